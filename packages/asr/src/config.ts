@@ -1,0 +1,42 @@
+/**
+ * The engine's one typed configuration (model, execution provider, precision,
+ * threads), validated with zod and built from the environment in one place.
+ */
+import { z } from 'zod';
+
+export const PROVIDERS = ['cpu', 'webgpu', 'cuda'] as const;
+export const PRECISIONS = ['fp32', 'fp16', 'int8'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+export type Precision = (typeof PRECISIONS)[number];
+
+export const asrConfigSchema = z.object({
+  /** a model directory (model.onnx, model.fp16.onnx, model.int8.onnx) or one .onnx file */
+  modelPath: z.string().min(1),
+  provider: z.enum([...PROVIDERS, 'auto']).default('cpu'),
+  precision: z.enum([...PRECISIONS, 'auto']).default('auto'),
+  /** intra-op threads for the CPU provider; 0 lets onnxruntime decide */
+  threads: z.number().int().min(0).max(256).default(0),
+  /** device index for GPU providers (one worker process per GPU) */
+  deviceId: z.number().int().min(0).default(0),
+  /** a pause at least this long starts a new transcript segment */
+  segmentGapSec: z.number().positive().default(0.6),
+  maxSegmentSec: z.number().positive().default(10),
+});
+
+export type AsrConfig = z.infer<typeof asrConfigSchema>;
+export type AsrConfigInput = z.input<typeof asrConfigSchema>;
+
+export const DEFAULT_MODEL_DIR = new URL('../../../models/voxfleet-en-char-ctc/', import.meta.url).pathname;
+
+/** Reads VOXFLEET_MODEL, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID. */
+export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
+  const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
+  return asrConfigSchema.parse({
+    modelPath: env.VOXFLEET_MODEL || DEFAULT_MODEL_DIR,
+    provider: env.VOXFLEET_PROVIDER || undefined,
+    precision: env.VOXFLEET_PRECISION || undefined,
+    threads: num(env.VOXFLEET_THREADS),
+    deviceId: num(env.VOXFLEET_DEVICE_ID),
+    ...overrides,
+  });
+}

@@ -1,0 +1,223 @@
+/**
+ * A CTC acoustic model on onnxruntime-node: front-end + batched inference +
+ * greedy decoding. The session is created once (at load) and reused. Runs on
+ * whatever thread calls it; `AsrEngine` puts it on a worker thread.
+ */
+import * as ort from 'onnxruntime-node';
+import type { AsrConfig, Precision, Provider } from './config.js';
+import { decodeCtc, greedyPath, type Transcript } from './ctc.js';
+import { float32ToHalf, halfToFloat32 } from './fp16.js';
+import { FrontEnd, lfrFrameCount } from './frontend/index.js';
+import { modelMetaFrom, type ModelMeta } from './model-meta.js';
+import { readOnnxMetadata } from './onnx-metadata.js';
+import { EngineSetupError, listVariants, openSession, type ModelVariant } from './session.js';
+
+export interface Features {
+  data: Float32Array;
+  frames: number;
+  dim: number;
+}
+
+export interface Calibration {
+  provider: Provider;
+  precision: Precision;
+  /** median milliseconds for the calibration batch, or why it could not run */
+  ms?: number;
+  error?: string;
+}
+
+export interface LoadReport {
+  modelId: string;
+  file: string;
+  provider: Provider;
+  precision: Precision;
+  loadMs: number;
+  calibration: Calibration[];
+}
+
+const AUTO_PROVIDERS: Provider[] = ['cuda', 'webgpu', 'cpu'];
+
+export class CtcModel {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly meta: ModelMeta,
+    readonly frontEnd: FrontEnd,
+    readonly report: LoadReport,
+    private readonly config: AsrConfig,
+  ) {}
+
+  /** Opens the model once; with provider/precision "auto" it measures every runnable pair and keeps the fastest. */
+  static async load(config: AsrConfig): Promise<CtcModel> {
+    const t0 = performance.now();
+    const variants = await listVariants(config.modelPath);
+    const wanted =
+      config.precision === 'auto' ? variants : variants.filter((v) => v.precision === config.precision);
+    if (wanted.length === 0) {
+      throw new EngineSetupError(
+        'precision_unavailable',
+        `precision ${config.precision} is not available for ${config.modelPath}; it has ${variants.map((v) => v.precision).join(', ')}`,
+      );
+    }
+    const providers = config.provider === 'auto' ? AUTO_PROVIDERS : [config.provider];
+    const meta = await modelMetaFrom(await readOnnxMetadata(wanted[0]!.file), wanted[0]!.file);
+    const frontEnd = new FrontEnd({
+      sampleRate: 16000,
+      melBins: meta.melBins,
+      frameLengthMs: 25,
+      frameShiftMs: 10,
+      lfrM: meta.lfrM,
+      lfrN: meta.lfrN,
+      scale: meta.scale,
+      ...(meta.cmvn ? { cmvn: meta.cmvn } : {}),
+    });
+    const calibration: Calibration[] = [];
+    let best: { model: CtcModel; ms: number } | undefined;
+    const candidates = providers.flatMap((provider) => wanted.map((variant) => ({ provider, variant })));
+    const errors: string[] = [];
+    for (const { provider, variant } of candidates) {
+      let session: ort.InferenceSession;
+      try {
+        session = await openSession(variant, provider, config);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        calibration.push({ provider, precision: variant.precision, error: msg });
+        errors.push(msg);
+        continue;
+      }
+      const report: LoadReport = {
+        modelId: meta.modelId,
+        file: variant.file,
+        provider,
+        precision: variant.precision,
+        loadMs: 0,
+        calibration,
+      };
+      const model = new CtcModel(session, meta, frontEnd, report, config);
+      if (candidates.length === 1) {
+        best = { model, ms: 0 };
+        break;
+      }
+      let ms: number;
+      try {
+        ms = await model.calibrate();
+      } catch (err) {
+        calibration.push({ provider, precision: variant.precision, error: String(err) });
+        await session.release();
+        continue;
+      }
+      calibration.push({ provider, precision: variant.precision, ms: Math.round(ms * 10) / 10 });
+      if (!best || ms < best.ms) {
+        if (best) await best.model.release();
+        best = { model, ms };
+      } else {
+        await session.release();
+      }
+    }
+    if (!best) {
+      const code = config.provider !== 'cpu' && config.provider !== 'auto' ? 'provider_unavailable' : 'bad_model';
+      throw new EngineSetupError(code, errors.join('; '));
+    }
+    best.model.report.loadMs = Math.round(performance.now() - t0);
+    return best.model;
+  }
+
+  get variant(): ModelVariant {
+    return { precision: this.report.precision, file: this.report.file };
+  }
+
+  /** Median time of a fixed batch (4 × 6 s of synthetic features) after one warm-up run. */
+  private async calibrate(): Promise<number> {
+    const dim = this.meta.lfrM * this.meta.melBins;
+    const frames = Math.ceil(600 / this.meta.lfrN);
+    const batch: Features[] = [];
+    let seed = 1;
+    for (let i = 0; i < 4; i++) {
+      const data = new Float32Array(frames * dim);
+      for (let j = 0; j < data.length; j++) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        data[j] = seed / 0x7fffffff - 0.5;
+      }
+      batch.push({ data, frames, dim });
+    }
+    await this.runLogits(batch);
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      await this.runLogits(batch);
+      times.push(performance.now() - t);
+    }
+    return times.sort((a, b) => a - b)[1]!;
+  }
+
+  features(samples: Float32Array): Features {
+    return this.frontEnd.compute(samples);
+  }
+
+  /** Output frames the model produces for `numSamples` samples (for batching budgets). */
+  outputFrames(numSamples: number): number {
+    return lfrFrameCount(numSamples, this.meta.lfrN);
+  }
+
+  private async runLogits(batch: Features[]): Promise<{ scores: Float32Array; frames: number; vocab: number }> {
+    const dim = batch[0]!.dim;
+    const maxFrames = Math.max(1, ...batch.map((f) => f.frames));
+    const x = new Float32Array(batch.length * maxFrames * dim); // zero padding
+    const lengths = new Int32Array(batch.length);
+    batch.forEach((f, i) => {
+      x.set(f.data.subarray(0, f.frames * dim), i * maxFrames * dim);
+      lengths[i] = f.frames;
+    });
+    const half = this.report.precision === 'fp16';
+    const dims = [batch.length, maxFrames, dim];
+    const feeds: Record<string, ort.Tensor> = {
+      x: half ? new ort.Tensor('float16', float32ToHalf(x), dims) : new ort.Tensor('float32', x, dims),
+      x_length: new ort.Tensor('int32', lengths, [batch.length]),
+    };
+    const names = this.session.inputNames;
+    if (names.includes('language')) {
+      feeds.language = new ort.Tensor('int32', new Int32Array(batch.length), [batch.length]);
+    }
+    if (names.includes('text_norm')) {
+      feeds.text_norm = new ort.Tensor('int32', new Int32Array(batch.length).fill(15), [batch.length]);
+    }
+    const out = await this.session.run(feeds);
+    const logits = out[this.session.outputNames[0]!]!;
+    const [, frames, vocab] = logits.dims as [number, number, number];
+    const data = logits.data;
+    const scores = data instanceof Float32Array ? data : halfToFloat32(data as Uint16Array);
+    logits.dispose();
+    return { scores, frames, vocab };
+  }
+
+  /** Runs one padded batch and decodes every utterance. `durations` in seconds, for the transcript. */
+  async inferFeatures(batch: Features[], durations: number[]): Promise<Transcript[]> {
+    if (batch.length === 0) return [];
+    const { scores, frames, vocab } = await this.runLogits(batch);
+    const skip = this.meta.prefixFrames;
+    return batch.map((f, i) => {
+      const valid = Math.min(f.frames, frames - skip);
+      const path = greedyPath(scores, (i * frames + skip) * vocab, valid, vocab, this.meta.vocab.blankId);
+      return decodeCtc(
+        path,
+        this.meta.vocab,
+        {
+          frameShiftSec: this.meta.frameShiftSec,
+          segmentGapSec: this.config.segmentGapSec,
+          maxSegmentSec: this.config.maxSegmentSec,
+        },
+        durations[i] ?? 0,
+      );
+    });
+  }
+
+  async transcribe(batch: Float32Array[]): Promise<Transcript[]> {
+    return this.inferFeatures(
+      batch.map((s) => this.features(s)),
+      batch.map((s) => s.length / 16000),
+    );
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Greedy CTC decoding with token timestamps, and grouping of tokens into words
+ * and timed segments. Works for character vocabularies (a " " token separates
+ * words) and SentencePiece vocabularies ("▁" starts a word).
+ */
+export interface Vocabulary {
+  tokens: readonly string[];
+  blankId: number;
+  unit: 'char' | 'sentencepiece';
+}
+
+export interface TokenTiming {
+  id: number;
+  text: string;
+  /** seconds from the start of the audio */
+  start: number;
+  end: number;
+}
+
+export interface Segment {
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface Transcript {
+  text: string;
+  segments: Segment[];
+  tokens: TokenTiming[];
+  /** seconds of audio the transcript covers */
+  durationSec: number;
+}
+
+export interface DecodeTiming {
+  /** seconds per output frame */
+  frameShiftSec: number;
+  /** seconds added to every timestamp (for segments cut out of longer audio) */
+  offsetSec?: number;
+  /** a pause at least this long starts a new segment */
+  segmentGapSec?: number;
+  /** a segment is closed once it is this long */
+  maxSegmentSec?: number;
+}
+
+/**
+ * Arg-max path of one utterance: `scores` holds `frames × vocab` values in
+ * row-major order starting at `offset` (a view into a batched logits tensor).
+ */
+export function greedyPath(
+  scores: ArrayLike<number>,
+  offset: number,
+  frames: number,
+  vocab: number,
+  blankId: number,
+): { id: number; first: number; last: number }[] {
+  const out: { id: number; first: number; last: number }[] = [];
+  let prev = -1;
+  for (let t = 0; t < frames; t++) {
+    const base = offset + t * vocab;
+    let best = 0;
+    let bestScore = -Infinity;
+    for (let v = 0; v < vocab; v++) {
+      const s = scores[base + v]!;
+      if (s > bestScore) {
+        bestScore = s;
+        best = v;
+      }
+    }
+    if (best !== blankId) {
+      if (best === prev) out[out.length - 1]!.last = t;
+      else out.push({ id: best, first: t, last: t });
+    }
+    prev = best;
+  }
+  return out;
+}
+
+interface Word {
+  text: string;
+  start: number;
+  end: number;
+}
+
+function toWords(tokens: TokenTiming[], vocab: Vocabulary): Word[] {
+  const words: Word[] = [];
+  let cur: Word | undefined;
+  for (const tok of tokens) {
+    let text = tok.text;
+    let startsWord = false;
+    if (vocab.unit === 'char') {
+      if (text.trim() === '') {
+        cur = undefined;
+        continue;
+      }
+    } else if (text.startsWith('▁')) {
+      startsWord = true;
+      text = text.slice(1);
+      if (text === '') {
+        cur = undefined;
+        continue;
+      }
+    }
+    if (!cur || startsWord) {
+      cur = { text: '', start: tok.start, end: tok.end };
+      words.push(cur);
+    }
+    cur.text += text;
+    cur.end = tok.end;
+  }
+  return words;
+}
+
+const SENTENCE_END = /[.!?。！？]$/;
+
+export function decodeCtc(
+  path: { id: number; first: number; last: number }[],
+  vocab: Vocabulary,
+  timing: DecodeTiming,
+  durationSec: number,
+): Transcript {
+  const shift = timing.frameShiftSec;
+  const offset = timing.offsetSec ?? 0;
+  const gap = timing.segmentGapSec ?? 0.6;
+  const maxLen = timing.maxSegmentSec ?? 10;
+  const tokens: TokenTiming[] = path
+    .map((p) => ({
+      id: p.id,
+      text: vocab.tokens[p.id] ?? '',
+      start: round3(offset + p.first * shift),
+      end: round3(offset + (p.last + 1) * shift),
+    }))
+    .filter((t) => !/^<.*>$/.test(t.text));
+  const words = toWords(tokens, vocab);
+  const segments: Segment[] = [];
+  let seg: Segment | undefined;
+  for (const w of words) {
+    if (!seg || w.start - seg.end >= gap || w.end - seg.start > maxLen) {
+      seg = { start: w.start, end: w.end, text: w.text };
+      segments.push(seg);
+    } else {
+      seg.text += ' ' + w.text;
+      seg.end = w.end;
+    }
+    if (SENTENCE_END.test(w.text)) seg = undefined;
+  }
+  return {
+    text: segments.map((s) => s.text).join(' '),
+    segments,
+    tokens,
+    durationSec: round3(durationSec),
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,163 @@
+/**
+ * AsrEngine: the model on a worker thread. Start it once (the model loads
+ * before `start` resolves), send batches of 16 kHz mono audio, close it.
+ * The main thread only transfers typed arrays, so its event loop stays free
+ * (BullMQ lock renewal, HTTP) while inference runs.
+ */
+import { Worker } from 'node:worker_threads';
+import { asrConfigSchema, type AsrConfig, type AsrConfigInput } from './config.js';
+import type { LoadReport } from './ctc-model.js';
+import type { Transcript } from './ctc.js';
+import type { BatchTiming, EngineRequest, EngineResponse, ErrorInfo } from './engine-protocol.js';
+import { lfrFrameCount } from './frontend/index.js';
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  constructor(
+    message: string,
+    readonly code: string = 'engine_error',
+  ) {
+    super(message);
+  }
+}
+
+function fromInfo(info: ErrorInfo): EngineError {
+  return new EngineError(info.message, info.code ?? info.name);
+}
+
+export interface BatchResult {
+  transcripts: Transcript[];
+  timing: BatchTiming;
+}
+
+interface Pending {
+  resolve: (r: BatchResult) => void;
+  reject: (e: Error) => void;
+}
+
+function threadUrl(): { url: URL; execArgv?: string[] } {
+  const url = new URL('./engine-thread.ts', import.meta.url);
+  const compiled = new URL('./engine-thread.js', import.meta.url);
+  if (import.meta.url.endsWith('.js')) return { url: compiled };
+  // Source checkout: the thread needs the TypeScript loader the parent may not have (e.g. under vitest).
+  const hasTsx = process.execArgv.some((a) => a.includes('tsx'));
+  return { url, ...(hasTsx ? {} : { execArgv: [...process.execArgv, '--import', 'tsx'] }) };
+}
+
+export class AsrEngine {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private closed = false;
+  private exitError: Error | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly config: AsrConfig,
+    readonly report: LoadReport,
+    readonly frameShiftSec: number,
+    private readonly lfrN: number,
+  ) {
+    worker.on('message', (msg: EngineResponse) => this.onMessage(msg));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => this.fail(new EngineError(`engine thread exited with code ${code}`, 'engine_exited')));
+  }
+
+  /** Starts the worker thread and loads the model; resolves once it is ready to infer. */
+  static async start(input: AsrConfigInput, opts: { signal?: AbortSignal } = {}): Promise<AsrEngine> {
+    const config = asrConfigSchema.parse(input);
+    const { url, execArgv } = threadUrl();
+    const worker = new Worker(url, { workerData: config, ...(execArgv ? { execArgv } : {}) });
+    const ready = await new Promise<Extract<EngineResponse, { type: 'ready' }>>((resolve, reject) => {
+      const onAbort = (): void => {
+        void worker.terminate();
+        reject(new EngineError('engine start aborted', 'aborted'));
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = (): void => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        worker.removeAllListeners();
+      };
+      worker.on('message', (msg: EngineResponse) => {
+        cleanup();
+        if (msg.type === 'ready') resolve(msg);
+        else if (msg.type === 'failed') {
+          void worker.terminate();
+          reject(fromInfo(msg.error));
+        } else reject(new EngineError(`unexpected message ${msg.type} before ready`));
+      });
+      worker.on('error', (err) => {
+        cleanup();
+        reject(err);
+      });
+      worker.on('exit', (code) => {
+        cleanup();
+        reject(new EngineError(`engine thread exited with code ${code} while loading`, 'engine_exited'));
+      });
+    });
+    return new AsrEngine(worker, config, ready.report, ready.frameShiftSec, ready.lfrN);
+  }
+
+  /** Model frames an utterance of `numSamples` samples occupies (for batch budgets). */
+  frames(numSamples: number): number {
+    return lfrFrameCount(numSamples, this.lfrN);
+  }
+
+  /**
+   * Transcribes a batch. The sample buffers are transferred to the worker
+   * thread (zero-copy) and are unusable afterwards. An aborted signal rejects
+   * at once; a batch already running finishes in the thread and is discarded.
+   */
+  transcribe(audio: Float32Array[], opts: { signal?: AbortSignal } = {}): Promise<BatchResult> {
+    if (this.closed) return Promise.reject(new EngineError('engine is closed', 'closed'));
+    if (this.exitError) return Promise.reject(this.exitError);
+    if (opts.signal?.aborted) return Promise.reject(new EngineError('aborted', 'aborted'));
+    const id = this.nextId++;
+    return new Promise<BatchResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.pending.delete(id);
+        reject(new EngineError('aborted', 'aborted'));
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        resolve: (r) => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+        reject: (e) => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+      const msg: EngineRequest = { type: 'transcribe', id, audio };
+      const transfer = [...new Set(audio.map((a) => a.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+
+  /** Waits for queued batches, releases the session and stops the thread. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.exitError) return;
+    const done = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ type: 'close' } satisfies EngineRequest);
+    await done;
+  }
+
+  private onMessage(msg: EngineResponse): void {
+    if (msg.type === 'result' || msg.type === 'error') {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (msg.type === 'result') p.resolve({ transcripts: msg.transcripts, timing: msg.timing });
+      else p.reject(fromInfo(msg.error));
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.closed && this.pending.size === 0) return;
+    this.exitError ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}

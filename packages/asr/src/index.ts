@@ -1,0 +1,11 @@
+export * from './config.js';
+export * from './ctc.js';
+export { CtcModel, type Features, type LoadReport, type Calibration } from './ctc-model.js';
+export { AsrEngine, EngineError, type BatchResult } from './engine.js';
+export type { BatchTiming } from './engine-protocol.js';
+export { EngineSetupError, listVariants, type ModelVariant } from './session.js';
+export { readOnnxMetadata, parseOnnxMetadata } from './onnx-metadata.js';
+export { modelMetaFrom, type ModelMeta } from './model-meta.js';
+export { float32ToHalf, halfToFloat32, toHalfBits, halfBitsToFloat } from './fp16.js';
+export * from './frontend/index.js';
+export * from './score.js';

@@ -1,0 +1,93 @@
+/**
+ * ONNX Runtime sessions: which model files a model directory offers (one per
+ * precision), how to open one on an execution provider, and clear errors when
+ * a provider or precision cannot run.
+ */
+import { stat, readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Precision, Provider } from './config.js';
+
+export interface ModelVariant {
+  precision: Precision;
+  file: string;
+}
+
+export class EngineSetupError extends Error {
+  override readonly name = 'EngineSetupError';
+  constructor(
+    readonly code: 'model_not_found' | 'precision_unavailable' | 'provider_unavailable' | 'bad_model',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const FILE_PRECISION: [RegExp, Precision][] = [
+  [/\.(fp16|f16|half)\.onnx$/i, 'fp16'],
+  [/\.(int8|q8|quant)\.onnx$/i, 'int8'],
+  [/\.onnx$/i, 'fp32'],
+];
+
+export function precisionOfFile(file: string): Precision {
+  for (const [re, p] of FILE_PRECISION) if (re.test(file)) return p;
+  return 'fp32';
+}
+
+/** The model files of a directory (or the one file given), one per precision. */
+export async function listVariants(modelPath: string): Promise<ModelVariant[]> {
+  let st;
+  try {
+    st = await stat(modelPath);
+  } catch {
+    throw new EngineSetupError('model_not_found', `model path ${modelPath} does not exist`);
+  }
+  if (st.isFile()) return [{ precision: precisionOfFile(modelPath), file: modelPath }];
+  const byPrecision = new Map<Precision, string>();
+  for (const name of (await readdir(modelPath)).sort()) {
+    if (!name.endsWith('.onnx')) continue;
+    const p = precisionOfFile(name);
+    if (!byPrecision.has(p) || basename(name) === 'model.onnx') byPrecision.set(p, join(modelPath, name));
+  }
+  if (byPrecision.size === 0) throw new EngineSetupError('model_not_found', `no .onnx file in ${modelPath}`);
+  return [...byPrecision].map(([precision, file]) => ({ precision, file }));
+}
+
+const PROVIDER_HINT: Record<Provider, string> = {
+  cpu: '',
+  webgpu:
+    'onnxruntime-node bundles WebGPU (Dawn); it needs a GPU adapter with a working Vulkan driver (e.g. the NVIDIA driver with its Vulkan ICD, or mesa-vulkan-drivers).',
+  cuda:
+    'onnxruntime-node ships without the CUDA execution provider: on a machine with an NVIDIA driver, CUDA 12 and cuDNN 9, reinstall it with `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` (the project .npmrc skips that download by default).',
+};
+
+export interface SessionOptions {
+  threads: number;
+  deviceId: number;
+}
+
+export async function openSession(
+  variant: ModelVariant,
+  provider: Provider,
+  opts: SessionOptions,
+): Promise<ort.InferenceSession> {
+  const ep: ort.InferenceSession.ExecutionProviderConfig =
+    provider === 'cuda' ? { name: 'cuda', deviceId: opts.deviceId } : provider;
+  try {
+    return await ort.InferenceSession.create(variant.file, {
+      executionProviders: [ep],
+      graphOptimizationLevel: 'all',
+      ...(opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
+      interOpNumThreads: 1,
+    });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (provider !== 'cpu') {
+      throw new EngineSetupError(
+        'provider_unavailable',
+        `execution provider "${provider}" cannot run ${basename(variant.file)}: ${msg}. ${PROVIDER_HINT[provider]}`,
+      );
+    }
+    throw new EngineSetupError('bad_model', `cannot load ${variant.file}: ${msg}`);
+  }
+}

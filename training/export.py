@@ -1,0 +1,102 @@
+"""Export a trained checkpoint to ONNX (fp32 and fp16) with the metadata the
+VoxFleet engine reads (vocabulary, front-end settings, CMVN).
+
+/usr/bin/python3 training/export.py --ckpt training/runs/v1/best.pt --out models/voxfleet-en-char-ctc
+
+Signature (SenseVoice-like, docs/model-contracts.md): x float [N, T, 560],
+x_length int32 [N] -> logits float [N, T, V]; dynamic N and T. The fp16 file
+takes and returns float16 tensors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+import torch
+
+import model as M
+
+
+def export_fp32(net, path: str, feat_dim: int) -> None:
+    x = torch.randn(2, 57, feat_dim)
+    lens = torch.tensor([57, 40], dtype=torch.int32)
+    torch.onnx.export(net, (x, lens), path, opset_version=17, input_names=["x", "x_length"],
+                      output_names=["logits"],
+                      dynamic_axes={"x": {0: "N", 1: "T"}, "x_length": {0: "N"}, "logits": {0: "N", 1: "T"}},
+                      do_constant_folding=True)
+
+
+def to_fp16(m: onnx.ModelProto) -> onnx.ModelProto:
+    """Float initializers, constants, casts and the float graph inputs/outputs to float16."""
+    g = m.graph
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+    for node in g.node:
+        for a in node.attribute:
+            if a.name == "to" and node.op_type == "Cast" and a.i == TensorProto.FLOAT:
+                a.i = TensorProto.FLOAT16
+            if a.type == onnx.AttributeProto.TENSOR and a.t.data_type == TensorProto.FLOAT:
+                a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16), a.t.name))
+    for v in list(g.input) + list(g.output):
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT:
+            v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    del g.value_info[:]
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default="training/runs/v1/best.pt")
+    ap.add_argument("--out", default="models/voxfleet-en-char-ctc")
+    ap.add_argument("--model-id", default="voxfleet-en-char-ctc-v1")
+    args = ap.parse_args()
+    ck = torch.load(args.ckpt)
+    cfg = ck["config"]
+    net = M.CharConformerCTC(len(cfg["vocab"]))
+    net.load_state_dict(ck["model"])
+    net.eval()
+    os.makedirs(args.out, exist_ok=True)
+    fp32 = os.path.join(args.out, "model.onnx")
+    export_fp32(net, fp32, 80 * cfg["lfr_m"])
+    meta = {
+        "model_type": "ctc",
+        "model_id": args.model_id,
+        "vocab": json.dumps(cfg["vocab"]),
+        "vocab_size": str(len(cfg["vocab"])),
+        "blank_id": "0",
+        "unit": "char",
+        "language": "en",
+        "sample_rate": "16000",
+        "mel_bins": "80",
+        "lfr_window_size": str(cfg["lfr_m"]),
+        "lfr_window_shift": str(cfg["lfr_n"]),
+        "frame_shift_ms": str(10 * cfg["lfr_n"]),
+        "normalize_samples": "0",
+        "neg_mean": ",".join(f"{v:.7g}" for v in ck["neg_mean"]),
+        "inv_stddev": ",".join(f"{v:.7g}" for v in ck["inv_std"]),
+        "training_step": str(ck["state"]["step"]),
+        "heldout_cer": f"{ck['state']['best_cer']:.4f}",
+    }
+    m = onnx.load(fp32)
+    for k, v in meta.items():
+        m.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(m)
+    onnx.save(m, fp32)
+    m16 = to_fp16(onnx.load(fp32))
+    for p in m16.metadata_props:
+        if p.key == "model_id":
+            p.value = args.model_id
+    onnx.checker.check_model(m16)
+    onnx.save(m16, os.path.join(args.out, "model.fp16.onnx"))
+    with open(os.path.join(args.out, "training-log.json"), "w") as f:
+        json.dump(ck["state"]["log"], f, indent=1)
+    print("exported", fp32, os.path.getsize(fp32), "fp16", os.path.getsize(os.path.join(args.out, "model.fp16.onnx")))
+
+
+if __name__ == "__main__":
+    main()
