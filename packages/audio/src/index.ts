@@ -1,0 +1,10 @@
+export { AudioError, AUDIO_ERROR_HTTP_STATUS, isAudioError } from './errors.js';
+export type { AudioErrorCode, AudioErrorOptions } from './errors.js';
+export { resolveFfmpegPath, ffmpegPathFromEnv, bundledFfmpegPath, normalizeFfmpegPath, FFMPEG_PATH_ENV } from './ffmpeg.js';
+export { decodeFile, decodeBuffer, decodeStream } from './decode.js';
+export { probe } from './probe.js';
+export { parseWav, parseWavHeader, wavFramesToMono } from './wav.js';
+export type { WavAudio, WavHeader, WavSampleFormat } from './wav.js';
+export { ALLOWED_DEMUXERS } from './ffmpeg-job.js';
+export { SAMPLE_RATE } from './types.js';
+export type { AudioInfo, AudioInput, DecodeOptions, StreamOptions } from './types.js';
