@@ -12,7 +12,7 @@ export type Precision = (typeof PRECISIONS)[number];
 export const asrConfigSchema = z.object({
   /** a model directory (model.onnx, model.fp16.onnx, model.int8.onnx) or one .onnx file */
   modelPath: z.string().min(1),
-  provider: z.enum([...PROVIDERS, 'auto']).default('cpu'),
+  provider: z.enum([...PROVIDERS, 'auto']).default('auto'),
   precision: z.enum([...PRECISIONS, 'auto']).default('auto'),
   /** intra-op threads for the CPU provider; 0 lets onnxruntime decide */
   threads: z.number().int().min(0).max(256).default(0),

@@ -81,7 +81,8 @@ interface Word {
   end: number;
 }
 
-function toWords(tokens: TokenTiming[], vocab: Vocabulary): Word[] {
+/** Groups tokens into words; a pause of `gapSec` also ends a word (a char model may omit the space). */
+function toWords(tokens: TokenTiming[], vocab: Vocabulary, gapSec: number): Word[] {
   const words: Word[] = [];
   let cur: Word | undefined;
   for (const tok of tokens) {
@@ -100,7 +101,7 @@ function toWords(tokens: TokenTiming[], vocab: Vocabulary): Word[] {
         continue;
       }
     }
-    if (!cur || startsWord) {
+    if (!cur || startsWord || tok.start - cur.end >= gapSec) {
       cur = { text: '', start: tok.start, end: tok.end };
       words.push(cur);
     }
@@ -130,7 +131,7 @@ export function decodeCtc(
       end: round3(offset + (p.last + 1) * shift),
     }))
     .filter((t) => !/^<.*>$/.test(t.text));
-  const words = toWords(tokens, vocab);
+  const words = toWords(tokens, vocab, gap);
   const segments: Segment[] = [];
   let seg: Segment | undefined;
   for (const w of words) {

@@ -35,13 +35,10 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-function threadUrl(): { url: URL; execArgv?: string[] } {
-  const url = new URL('./engine-thread.ts', import.meta.url);
-  const compiled = new URL('./engine-thread.js', import.meta.url);
-  if (import.meta.url.endsWith('.js')) return { url: compiled };
-  // Source checkout: the thread needs the TypeScript loader the parent may not have (e.g. under vitest).
-  const hasTsx = process.execArgv.some((a) => a.includes('tsx'));
-  return { url, ...(hasTsx ? {} : { execArgv: [...process.execArgv, '--import', 'tsx'] }) };
+/** The worker-thread entry: compiled JS, or the TypeScript source through a tsx bootstrap. */
+function threadUrl(): URL {
+  if (import.meta.url.endsWith('.js')) return new URL('./engine-thread.js', import.meta.url);
+  return new URL('./engine-thread.boot.mjs', import.meta.url);
 }
 
 export class AsrEngine {
@@ -65,34 +62,36 @@ export class AsrEngine {
   /** Starts the worker thread and loads the model; resolves once it is ready to infer. */
   static async start(input: AsrConfigInput, opts: { signal?: AbortSignal } = {}): Promise<AsrEngine> {
     const config = asrConfigSchema.parse(input);
-    const { url, execArgv } = threadUrl();
-    const worker = new Worker(url, { workerData: config, ...(execArgv ? { execArgv } : {}) });
+    const worker = new Worker(threadUrl(), { workerData: config });
     const ready = await new Promise<Extract<EngineResponse, { type: 'ready' }>>((resolve, reject) => {
+      const onMessage = (msg: EngineResponse): void => {
+        cleanup();
+        if (msg.type === 'ready') resolve(msg);
+        else {
+          void worker.terminate();
+          reject(msg.type === 'failed' ? fromInfo(msg.error) : new EngineError(`unexpected message ${msg.type} before ready`));
+        }
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        reject(err);
+      };
+      const onExit = (code: number): void => {
+        cleanup();
+        reject(new EngineError(`engine thread exited with code ${code} while loading`, 'engine_exited'));
+      };
       const onAbort = (): void => {
+        cleanup();
         void worker.terminate();
         reject(new EngineError('engine start aborted', 'aborted'));
       };
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      // Only our own listeners: Worker uses listener bookkeeping internally, so no removeAllListeners().
       const cleanup = (): void => {
         opts.signal?.removeEventListener('abort', onAbort);
-        worker.removeAllListeners();
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
       };
-      worker.on('message', (msg: EngineResponse) => {
-        cleanup();
-        if (msg.type === 'ready') resolve(msg);
-        else if (msg.type === 'failed') {
-          void worker.terminate();
-          reject(fromInfo(msg.error));
-        } else reject(new EngineError(`unexpected message ${msg.type} before ready`));
-      });
-      worker.on('error', (err) => {
-        cleanup();
-        reject(err);
-      });
-      worker.on('exit', (code) => {
-        cleanup();
-        reject(new EngineError(`engine thread exited with code ${code} while loading`, 'engine_exited'));
-      });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
     });
     return new AsrEngine(worker, config, ready.report, ready.frameShiftSec, ready.lfrN);
   }

@@ -9,3 +9,4 @@ export { modelMetaFrom, type ModelMeta } from './model-meta.js';
 export { float32ToHalf, halfToFloat32, toHalfBits, halfBitsToFloat } from './fp16.js';
 export * from './frontend/index.js';
 export * from './score.js';
+export * from './chunk.js';

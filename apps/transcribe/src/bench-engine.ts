@@ -1,0 +1,74 @@
+/**
+ * npm run bench:engine [-- --threads N --rounds N]
+ * CPU RTFx of the engine (audio seconds ÷ processing seconds, after warm-up)
+ * at batch 1, 4 and 8 for every precision the default model ships, in one run.
+ * Clips: the held-out synthetic fixtures plus the real English clips.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { AsrEngine, asrConfigFromEnv, listVariants } from '@voxfleet/asr';
+import { decodeFile } from '@voxfleet/audio';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+
+async function clips(): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const dir of ['fixtures/heldout', 'fixtures/audio']) {
+    const names = (await readdir(join(ROOT, dir)).catch(() => [])).filter((n) => /\.(wav|flac)$/.test(n)).sort();
+    for (const n of names) if (dir.includes('heldout') || n.startsWith('en-')) out.push(await decodeFile(join(ROOT, dir, n)));
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { threads: { type: 'string', default: '0' }, rounds: { type: 'string', default: '2' } } });
+  const base = asrConfigFromEnv(process.env, { provider: 'cpu', threads: Number(values.threads) });
+  const audio = await clips();
+  const audioSec = audio.reduce((a, s) => a + s.length / 16000, 0);
+  const rounds = Number(values.rounds);
+  console.log(`${audio.length} clips, ${audioSec.toFixed(1)} s of audio, ${rounds} timed rounds; ${cpus()[0]?.model} × ${cpus().length}`);
+  const rows: string[] = [];
+  const variants = await listVariants(base.modelPath);
+  const baseline: Record<number, number> = {};
+  for (const v of variants) {
+    const engine = await AsrEngine.start({ ...base, precision: v.precision });
+    try {
+      for (const batch of [1, 4, 8]) {
+        const run = async (): Promise<{ wall: number; infer: number }> => {
+          let infer = 0;
+          const t0 = performance.now();
+          for (let i = 0; i < audio.length; i += batch) {
+            const r = await engine.transcribe(audio.slice(i, i + batch).map((a) => a.slice()));
+            infer += r.timing.inferenceMs;
+          }
+          return { wall: (performance.now() - t0) / 1000, infer: infer / 1000 };
+        };
+        await run(); // warm-up
+        let wall = 0;
+        let infer = 0;
+        for (let r = 0; r < rounds; r++) {
+          const m = await run();
+          wall += m.wall;
+          infer += m.infer;
+        }
+        const rtfx = (audioSec * rounds) / wall;
+        if (v.precision === 'fp32') baseline[batch] = rtfx;
+        const ratio = baseline[batch] ? ` | ${(rtfx / baseline[batch]).toFixed(2)}×` : ' | –';
+        rows.push(`| ${v.precision} | ${batch} | ${rtfx.toFixed(1)} | ${((audioSec * rounds) / infer).toFixed(1)}${ratio} |`);
+        console.error(rows.at(-1));
+      }
+    } finally {
+      await engine.close();
+    }
+  }
+  console.log('\n| precision | batch | RTFx (end to end: front-end + inference + decode) | RTFx (inference only) | vs fp32 same batch |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
+  for (const r of rows) console.log(r);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
