@@ -21,7 +21,7 @@ export interface Features {
 export interface Calibration {
   provider: Provider;
   precision: Precision;
-  /** median milliseconds for the calibration batch, or why it could not run */
+  /** milliseconds for the calibration batch (fastest of 5), or why it could not run */
   ms?: number;
   error?: string;
 }
@@ -59,6 +59,8 @@ export class CtcModel {
       );
     }
     const providers = config.provider === 'auto' ? AUTO_PROVIDERS : [config.provider];
+    // Probing absent GPU providers makes onnxruntime log errors we already report in `calibration`.
+    if (config.provider === 'auto') ort.env.logLevel = 'fatal';
     const meta = await modelMetaFrom(await readOnnxMetadata(wanted[0]!.file), wanted[0]!.file);
     const frontEnd = new FrontEnd({
       sampleRate: 16000,
@@ -125,7 +127,7 @@ export class CtcModel {
     return { precision: this.report.precision, file: this.report.file };
   }
 
-  /** Median time of a fixed batch (4 × 6 s of synthetic features) after one warm-up run. */
+  /** Fastest of 5 runs of a fixed batch (4 × 6 s of synthetic features) after one warm-up run; the minimum is the least disturbed by other load. */
   private async calibrate(): Promise<number> {
     const dim = this.meta.lfrM * this.meta.melBins;
     const frames = Math.ceil(600 / this.meta.lfrN);
@@ -141,12 +143,12 @@ export class CtcModel {
     }
     await this.runLogits(batch);
     const times: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       const t = performance.now();
       await this.runLogits(batch);
       times.push(performance.now() - t);
     }
-    return times.sort((a, b) => a - b)[1]!;
+    return Math.min(...times);
   }
 
   features(samples: Float32Array): Features {
