@@ -4,7 +4,7 @@
  * at batch 1, 4 and 8 for every precision the default model ships, in one run.
  * Clips: the held-out synthetic fixtures plus the real English clips.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';

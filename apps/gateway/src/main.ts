@@ -1,0 +1,37 @@
+/**
+ * Gateway process entry: `npm start -w @voxfleet/gateway` (or `tsx apps/gateway/src/main.ts`).
+ * Prints its configuration (secrets masked), the URL and, on first start, the generated API key.
+ */
+import { ConfigError, createLogger, formatConfig, gatewayConfigFromEnv } from '@voxfleet/config';
+import { startGateway } from './gateway.js';
+
+const log = createLogger('gateway');
+
+async function main(): Promise<void> {
+  const cfg = gatewayConfigFromEnv(process.env);
+  log.info(`configuration\n${formatConfig(cfg)}`);
+  const gw = await startGateway(cfg, log);
+  log.info('listening', { url: gw.url });
+  if (!cfg.gateway.authEnabled) log.warn('API authentication is OFF (allowed because the gateway binds to loopback)');
+  else if (gw.apiKeys.generated) log.info(`generated an API key and stored it in ${gw.apiKeys.file} (mode 0600)`, { apiKey: gw.apiKeys.keys[0] });
+  else if (gw.apiKeys.file) log.info(`using the API key stored in ${gw.apiKeys.file}`);
+  log.info(`Bull Board: ${gw.url}/admin/queues (user "${gw.adminUser}", password = ${cfg.gateway.adminPassword ? 'VOXFLEET_ADMIN_PASSWORD' : 'the API key'})`);
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (++signals > 1) process.exit(1);
+    log.info(`${sig} received, closing`);
+    gw.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) log.error(err.message);
+  else log.error('gateway failed to start', { message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,150 @@
+/**
+ * A worker process: loads the model once, then takes jobs from BullMQ with
+ * concurrency = max batch so the micro-batcher sees enough concurrent audio
+ * to fill a batch. Publishes a heartbeat (model loaded, ready/draining),
+ * listens for cancel signals, and drains on `stop()`.
+ */
+import { hostname } from 'node:os';
+import { AsrEngine, type AsrConfig, type Transcript } from '@voxfleet/asr';
+import type { WorkerAppConfig } from '@voxfleet/config';
+import {
+  createRedis,
+  createWorker,
+  fleetKeys,
+  type FleetKeys,
+  type WorkerHeartbeat,
+} from '@voxfleet/queue';
+import { LocalBlobStore, ResultCache, ResultStore } from '@voxfleet/storage';
+import type { Worker } from 'bullmq';
+import { MicroBatcher } from './batcher.js';
+import { createLogger, type Logger } from '@voxfleet/config';
+import { createProcessor } from './processor.js';
+
+export interface RunningWorker {
+  readonly id: string;
+  readonly engine: AsrEngine;
+  /** Stops taking jobs, finishes in-flight ones, closes the engine and Redis. */
+  stop(): Promise<void>;
+}
+
+export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Logger = createLogger('worker')): Promise<RunningWorker> {
+  const w = cfg.worker;
+  const keys: FleetKeys = fleetKeys(cfg.redis.keyPrefix);
+
+  const engine = await AsrEngine.start(asr);
+  const { report } = engine;
+  log.info('model loaded', { model: report.modelId, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs) });
+
+  const redis = createRedis(cfg.redis, `worker-${w.id}`);
+  const bullConnection = createRedis(cfg.redis, `worker-${w.id}-bull`);
+  const subscriber = createRedis(cfg.redis, `worker-${w.id}-sub`);
+  for (const c of [redis, bullConnection, subscriber]) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
+
+  const prefix = cfg.redis.keyPrefix;
+  const results = new ResultStore(redis, prefix, cfg.storage.retentionSec);
+  const cache = new ResultCache(redis, prefix, cfg.storage.cacheTtlSec);
+  const blobs = new LocalBlobStore(cfg.storage.blobDir);
+
+  const batcher = new MicroBatcher<Float32Array, Transcript>(
+    async (items) => (await engine.transcribe(items)).transcripts,
+    {
+      maxBatch: w.maxBatch,
+      maxWaitMs: w.maxWaitMs,
+      onBatch: (size, ms) => {
+        redis
+          .multi()
+          .hincrby(keys.stats, 'batches', 1)
+          .hincrby(keys.stats, 'batch_items', size)
+          .hincrby(keys.batchSizes, String(size), 1)
+          .exec()
+          .catch((err: Error) => log.warn('stats write failed', { message: err.message }));
+        log.info('batch', { size, ms: Math.round(ms) });
+      },
+    },
+  );
+
+  const processor = createProcessor({
+    workerId: w.id,
+    modelId: () => report.modelId,
+    redis,
+    keys,
+    blobs,
+    results,
+    cache,
+    maxAudioSec: w.maxAudioSec,
+    decodeTimeoutMs: w.decodeTimeoutMs,
+    retentionSec: cfg.storage.retentionSec,
+    transcribe: (samples, signal) => batcher.submit(samples, signal),
+    log,
+  });
+
+  const worker: Worker = createWorker(cfg.queue, bullConnection, processor, {
+    concurrency: w.maxBatch,
+    autorun: false,
+    // Inference runs on the engine thread, so lock renewal keeps up; a crashed worker's jobs are retried elsewhere.
+    lockDuration: 60_000,
+    maxStalledCount: 2,
+  });
+  worker.on('error', (err) => log.warn('bullmq error', { message: err.message }));
+  worker.on('failed', (job, err) => {
+    if (job) log.warn('job failed', { taskId: job.id, reason: err.message, attemptsMade: job.attemptsMade });
+  });
+
+  // Cancel signals from the gateway reach whichever worker runs the task.
+  await subscriber.subscribe(keys.cancelChannel);
+  subscriber.on('message', (_channel: string, message: string) => {
+    try {
+      const { taskId } = JSON.parse(message) as { taskId?: string };
+      if (taskId && worker.cancelJob(taskId, 'cancelled by client')) log.info('cancelling task', { taskId });
+    } catch {
+      /* ignore malformed messages */
+    }
+  });
+
+  let status: WorkerHeartbeat['status'] = 'ready';
+  const startedAt = Date.now();
+  const beat = async (): Promise<void> => {
+    const hb: WorkerHeartbeat = {
+      workerId: w.id,
+      pid: process.pid,
+      host: hostname(),
+      status,
+      modelId: report.modelId,
+      provider: report.provider,
+      precision: report.precision,
+      loadMs: Math.round(report.loadMs),
+      startedAt,
+      updatedAt: Date.now(),
+      maxBatch: w.maxBatch,
+      maxWaitMs: w.maxWaitMs,
+      active: batcher.pending,
+    };
+    await redis.set(keys.worker(w.id), JSON.stringify(hb), 'PX', w.heartbeatTtlMs);
+  };
+  await beat();
+  const heartbeat = setInterval(() => {
+    beat().catch((err: Error) => log.warn('heartbeat failed', { message: err.message }));
+  }, Math.max(250, Math.floor(w.heartbeatTtlMs / 3)));
+
+  void worker.run().catch((err: Error) => log.error('worker loop stopped', { message: err.message }));
+  await worker.waitUntilReady();
+  log.info('ready', { workerId: w.id, queue: cfg.queue.name, maxBatch: w.maxBatch, maxWaitMs: w.maxWaitMs });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      status = 'draining';
+      await beat().catch(() => undefined);
+      log.info('draining: finishing in-flight jobs');
+      await worker.close(); // stops fetching; resolves once active jobs are done
+      clearInterval(heartbeat);
+      await redis.del(keys.worker(w.id)).catch(() => undefined);
+      await engine.close();
+      await subscriber.quit().catch(() => undefined);
+      await redis.quit().catch(() => undefined);
+      await bullConnection.quit().catch(() => undefined);
+      log.info('stopped');
+    })());
+
+  return { id: w.id, engine, stop };
+}

@@ -1,0 +1,219 @@
+/**
+ * The one place that turns environment variables into typed, validated
+ * configuration for the gateway, the worker, Redis and storage. Every app
+ * calls one of the `*ConfigFromEnv` functions at start and prints the result
+ * with `redact` (API keys and passwords masked).
+ */
+import { basename, isAbsolute, resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** Repository root (config lives at packages/config/src). */
+export const REPO_ROOT = new URL('../../../', import.meta.url).pathname.replace(/\/$/, '');
+export const DEFAULT_REDIS_PORT = 6390;
+export const DEFAULT_MODEL_NAME = 'voxfleet-en-char-ctc';
+
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+export const redisConfigSchema = z.object({
+  url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+  /** namespace for VoxFleet's own keys (BullMQ keeps its `bull:` prefix) */
+  keyPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/),
+});
+
+export const storageConfigSchema = z.object({
+  varDir: z.string(),
+  blobDir: z.string(),
+  /** jobs, results and blobs older than this are deleted */
+  retentionSec: int(60),
+  /** how long a transcript stays in the result cache */
+  cacheTtlSec: int(1),
+});
+
+export const queueConfigSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'queue names may not contain ":"'),
+  attempts: int(1, 100),
+  backoffMs: int(0),
+  /** id of the model the fleet serves; part of the result-cache key */
+  modelId: z.string().min(1),
+});
+
+export const gatewayConfigSchema = z.object({
+  host: z.string().min(1),
+  port: int(0, 65535),
+  /** keys accepted in `Authorization: Bearer …`; empty = generate one on first start */
+  apiKeys: z.array(z.string().min(16, 'API keys need at least 16 characters')),
+  authEnabled: z.boolean(),
+  adminUser: z.string().min(1),
+  /** Bull Board password; empty = the first API key */
+  adminPassword: z.string(),
+  maxUploadBytes: int(1),
+  maxAudioSec: z.coerce.number().positive(),
+  /** upper bound for `?wait=` long polls */
+  maxWaitSec: int(0, 600),
+  /** how often retention cleanup runs (0 = never) */
+  cleanupIntervalSec: int(0),
+  /** trust X-Forwarded-* (behind a reverse proxy) */
+  trustProxy: z.boolean(),
+});
+
+export const workerConfigSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+  maxBatch: int(1, 256),
+  maxWaitMs: int(0, 60_000),
+  /** heartbeat key TTL; the worker refreshes it every third of that */
+  heartbeatTtlMs: int(1000),
+  /** wall-clock limit for decoding one file */
+  decodeTimeoutMs: int(1000),
+  maxAudioSec: z.coerce.number().positive(),
+});
+
+export type RedisConfig = z.infer<typeof redisConfigSchema>;
+export type StorageConfig = z.infer<typeof storageConfigSchema>;
+export type QueueConfig = z.infer<typeof queueConfigSchema>;
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+
+export interface CommonConfig {
+  redis: RedisConfig;
+  storage: StorageConfig;
+  queue: QueueConfig;
+}
+export interface GatewayAppConfig extends CommonConfig {
+  gateway: GatewayConfig;
+}
+export interface WorkerAppConfig extends CommonConfig {
+  worker: WorkerConfig;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function get(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function bool(env: Env, name: string, dflt: boolean): boolean {
+  const v = get(env, name)?.toLowerCase();
+  if (v === undefined) return dflt;
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be on/off (true/false), got "${v}"`);
+}
+
+function parse<T extends z.ZodType>(schema: T, what: string, input: unknown): z.infer<T> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${what}.${i.path.join('.')}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+function absolute(p: string): string {
+  return isAbsolute(p) ? p : resolve(REPO_ROOT, p);
+}
+
+/** Redis, storage and queue settings shared by the gateway and the workers. */
+export function commonConfigFromEnv(env: Env = process.env): CommonConfig {
+  const varDir = absolute(get(env, 'VOXFLEET_VAR_DIR') ?? 'var');
+  const modelPath = get(env, 'VOXFLEET_MODEL');
+  return {
+    redis: parse(redisConfigSchema, 'redis', {
+      url: get(env, 'VOXFLEET_REDIS_URL') ?? `redis://127.0.0.1:${DEFAULT_REDIS_PORT}`,
+      keyPrefix: get(env, 'VOXFLEET_REDIS_PREFIX') ?? 'voxfleet',
+    }),
+    storage: parse(storageConfigSchema, 'storage', {
+      varDir,
+      blobDir: get(env, 'VOXFLEET_BLOB_DIR') ? absolute(get(env, 'VOXFLEET_BLOB_DIR')!) : resolve(varDir, 'blobs'),
+      retentionSec: get(env, 'VOXFLEET_RETENTION_SEC') ?? 7 * DAY,
+      cacheTtlSec: get(env, 'VOXFLEET_CACHE_TTL_SEC') ?? DAY,
+    }),
+    queue: parse(queueConfigSchema, 'queue', {
+      name: get(env, 'VOXFLEET_QUEUE') ?? 'transcribe',
+      attempts: get(env, 'VOXFLEET_JOB_ATTEMPTS') ?? 3,
+      backoffMs: get(env, 'VOXFLEET_JOB_BACKOFF_MS') ?? 2000,
+      modelId: get(env, 'VOXFLEET_MODEL_ID') ?? (modelPath ? basename(modelPath.replace(/\/+$/, '')).replace(/\.onnx$/, '') : DEFAULT_MODEL_NAME),
+    }),
+  };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function gatewayConfigFromEnv(env: Env = process.env): GatewayAppConfig {
+  const common = commonConfigFromEnv(env);
+  const gateway = parse(gatewayConfigSchema, 'gateway', {
+    host: get(env, 'VOXFLEET_HOST') ?? '127.0.0.1',
+    port: get(env, 'VOXFLEET_PORT') ?? 8080,
+    apiKeys: (get(env, 'VOXFLEET_API_KEYS') ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean),
+    authEnabled: bool(env, 'VOXFLEET_AUTH', true),
+    adminUser: get(env, 'VOXFLEET_ADMIN_USER') ?? 'admin',
+    adminPassword: get(env, 'VOXFLEET_ADMIN_PASSWORD') ?? '',
+    maxUploadBytes: get(env, 'VOXFLEET_MAX_UPLOAD_BYTES') ?? 200 * 1024 * 1024,
+    maxAudioSec: get(env, 'VOXFLEET_MAX_AUDIO_SEC') ?? 3 * HOUR,
+    maxWaitSec: get(env, 'VOXFLEET_MAX_WAIT_SEC') ?? 60,
+    cleanupIntervalSec: get(env, 'VOXFLEET_CLEANUP_INTERVAL_SEC') ?? HOUR,
+    trustProxy: bool(env, 'VOXFLEET_TRUST_PROXY', false),
+  });
+  if (!gateway.authEnabled && !isLoopback(gateway.host)) {
+    throw new ConfigError(`VOXFLEET_AUTH=off is only allowed while the gateway binds to loopback (VOXFLEET_HOST=${gateway.host})`);
+  }
+  return { ...common, gateway };
+}
+
+export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
+  const common = commonConfigFromEnv(env);
+  const worker = parse(workerConfigSchema, 'worker', {
+    id: get(env, 'VOXFLEET_WORKER_ID') ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`,
+    maxBatch: get(env, 'VOXFLEET_BATCH_MAX') ?? 8,
+    maxWaitMs: get(env, 'VOXFLEET_BATCH_WAIT_MS') ?? 100,
+    heartbeatTtlMs: get(env, 'VOXFLEET_HEARTBEAT_TTL_MS') ?? 15_000,
+    decodeTimeoutMs: get(env, 'VOXFLEET_DECODE_TIMEOUT_MS') ?? 10 * 60_000,
+    maxAudioSec: get(env, 'VOXFLEET_MAX_AUDIO_SEC') ?? 3 * HOUR,
+  });
+  return { ...common, worker };
+}
+
+const SECRET_KEY = /(key|password|secret|token)/i;
+
+function maskUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)([^@/]*)@/i, (_m, scheme: string, cred: string) => {
+    const user = cred.includes(':') ? cred.slice(0, cred.indexOf(':')) : '';
+    return `${scheme}${user}:***@`;
+  });
+}
+
+function maskSecret(s: string): string {
+  return s.length === 0 ? '' : s.length <= 8 ? '***' : `${s.slice(0, 3)}***`;
+}
+
+/** A copy with secrets masked: fields named like key/password/secret/token, and credentials inside URLs. */
+export function redact(value: unknown, field = ''): unknown {
+  if (Array.isArray(value)) return value.map((v) => redact(v, field));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+  }
+  if (typeof value === 'string') {
+    if (SECRET_KEY.test(field) && !/prefix$/i.test(field)) return maskSecret(value);
+    if (/^[a-z]+:\/\/[^/]*@/i.test(value)) return maskUrl(value);
+  }
+  return value;
+}
+
+/** One line per top-level section, secrets masked, for the start-up log. */
+export function formatConfig(config: object): string {
+  return Object.entries(redact(config) as Record<string, unknown>)
+    .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
+    .join('\n');
+}
+export { createLogger, type Logger, type Fields } from './log.js';

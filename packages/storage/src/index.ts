@@ -1,0 +1,3 @@
+export * from './blob.js';
+export * from './records.js';
+export * from './retention.js';

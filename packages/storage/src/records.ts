@@ -1,0 +1,266 @@
+/**
+ * Records kept in Redis:
+ * - JobStore: public job records (what `GET /v1/jobs/:id` shows), the
+ *   creation-time index used for listing and retention, which records are
+ *   attached to which task, and Idempotency-Key mappings;
+ * - ResultStore: the outcome of each task (a BullMQ job run once for all
+ *   identical uploads in flight together);
+ * - ResultCache: transcripts by cache key (MD5 + model + output options), and
+ *   the task currently in flight for a cache key (in-flight dedup).
+ * Every key expires: records and outcomes after the retention period, cache
+ * entries after the cache TTL.
+ */
+import type { Redis } from 'ioredis';
+
+export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
+export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'cancelled'];
+export const FINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
+
+export interface Segment {
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface TranscriptResult {
+  text: string;
+  /** requested language, or null when the model chose */
+  language: string | null;
+  segments: Segment[];
+  durationSec: number;
+  /** model that produced the transcript (as the engine reports it) */
+  modelId: string;
+}
+
+export interface ProcessingInfo {
+  workerId: string;
+  /** size of every inference batch this task's audio was part of */
+  batchSizes: number[];
+  inferenceMs: number;
+  /** BullMQ attempts made (1 = first try) */
+  attempts: number;
+}
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+}
+
+export type TaskOutcome =
+  | { status: 'completed'; result: TranscriptResult; startedAt: number; completedAt: number; processing: ProcessingInfo }
+  | { status: 'failed'; error: ErrorInfo; startedAt: number | null; completedAt: number }
+  | { status: 'cancelled'; completedAt: number };
+
+export interface AudioInfoRecord {
+  md5: string;
+  bytes: number;
+  durationSec: number;
+  filename: string;
+  format: string;
+  codec: string;
+}
+
+export interface JobRecord {
+  id: string;
+  /** BullMQ job that transcribes this record's audio (shared by identical uploads) */
+  taskId: string;
+  cacheKey: string;
+  blobKey: string;
+  /** last known status; `final` records never change again */
+  status: JobStatus;
+  final: boolean;
+  cached: boolean;
+  createdAt: number;
+  startedAt: number | null;
+  completedAt: number | null;
+  audio: AudioInfoRecord;
+  language: string | null;
+  priority: number | null;
+  /** hash of the API key that created the job ('' when auth is off) */
+  owner: string;
+  result?: TranscriptResult;
+  error?: ErrorInfo;
+  processing?: ProcessingInfo;
+}
+
+export interface CachedResult {
+  result: TranscriptResult;
+  taskId: string;
+  processing?: ProcessingInfo;
+  cachedAt: number;
+}
+
+function parseJson<T>(raw: string | null): T | null {
+  return raw === null ? null : (JSON.parse(raw) as T);
+}
+
+export interface ListPage {
+  ids: string[];
+  nextCursor: string | null;
+}
+
+export class JobStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly retentionSec: number,
+  ) {}
+
+  private key(id: string): string {
+    return `${this.prefix}:job:${id}`;
+  }
+  private get indexKey(): string {
+    return `${this.prefix}:jobs`;
+  }
+  private attachKey(taskId: string): string {
+    return `${this.prefix}:task:${taskId}:jobs`;
+  }
+
+  async create(record: JobRecord, opts: { attach: boolean }): Promise<void> {
+    const m = this.redis
+      .multi()
+      .set(this.key(record.id), JSON.stringify(record), 'EX', this.retentionSec)
+      .zadd(this.indexKey, record.createdAt, record.id);
+    if (opts.attach) m.sadd(this.attachKey(record.taskId), record.id).expire(this.attachKey(record.taskId), this.retentionSec);
+    await m.exec();
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    return parseJson<JobRecord>(await this.redis.get(this.key(id)));
+  }
+
+  async getMany(ids: string[]): Promise<(JobRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const raw = await this.redis.mget(...ids.map((id) => this.key(id)));
+    return raw.map((r) => parseJson<JobRecord>(r));
+  }
+
+  /** Overwrites a record, keeping its expiry. */
+  async save(record: JobRecord): Promise<void> {
+    await this.redis.set(this.key(record.id), JSON.stringify(record), 'KEEPTTL');
+  }
+
+  /** Removes a record from its task; returns how many records are still attached. */
+  async detach(taskId: string, id: string): Promise<number> {
+    const [, count] = (await this.redis.multi().srem(this.attachKey(taskId), id).scard(this.attachKey(taskId)).exec()) ?? [];
+    return Number(count?.[1] ?? 0);
+  }
+
+  async attached(taskId: string): Promise<string[]> {
+    return this.redis.smembers(this.attachKey(taskId));
+  }
+
+  /** Newest first. `cursor` is opaque (from a previous page). */
+  async list(limit: number, cursor: string | null): Promise<ListPage> {
+    let maxScore = '+inf';
+    let afterId: string | null = null;
+    if (cursor) {
+      const m = /^(\d+)\.([A-Za-z0-9_-]+)$/.exec(Buffer.from(cursor, 'base64url').toString());
+      if (!m) throw new RangeError('invalid cursor');
+      maxScore = m[1]!;
+      afterId = m[2]!;
+    }
+    const ids: string[] = [];
+    let offset = 0;
+    let last: { id: string; score: string } | null = null;
+    for (;;) {
+      const page = await this.redis.zrevrangebyscore(this.indexKey, maxScore, '-inf', 'WITHSCORES', 'LIMIT', offset, limit + 1);
+      if (page.length === 0) break;
+      offset += page.length / 2;
+      for (let i = 0; i < page.length; i += 2) {
+        const id = page[i]!;
+        const score = page[i + 1]!;
+        // Same-score entries come in descending id order; skip those up to the cursor.
+        if (afterId !== null && score === maxScore && id >= afterId) continue;
+        if (ids.length === limit) return { ids, nextCursor: last ? Buffer.from(`${last.score}.${last.id}`).toString('base64url') : null };
+        ids.push(id);
+        last = { id, score };
+      }
+    }
+    return { ids, nextCursor: null };
+  }
+
+  /** Drops index entries created before `cutoffMs` (their records expire on their own). */
+  async pruneIndex(cutoffMs: number): Promise<number> {
+    return this.redis.zremrangebyscore(this.indexKey, '-inf', `(${cutoffMs}`);
+  }
+
+  private idemKey(scope: string, key: string): string {
+    return `${this.prefix}:idem:${scope}:${Buffer.from(key).toString('base64url')}`;
+  }
+
+  /** Reserves an Idempotency-Key; returns the existing value (`pending` or a job id) when already taken. */
+  async claimIdempotency(scope: string, key: string, ttlSec: number): Promise<string | null> {
+    const k = this.idemKey(scope, key);
+    const ok = await this.redis.set(k, 'pending', 'EX', ttlSec, 'NX');
+    return ok === 'OK' ? null : ((await this.redis.get(k)) ?? 'pending');
+  }
+
+  async resolveIdempotency(scope: string, key: string, jobId: string | null, ttlSec: number): Promise<void> {
+    const k = this.idemKey(scope, key);
+    if (jobId === null) await this.redis.del(k);
+    else await this.redis.set(k, jobId, 'EX', ttlSec);
+  }
+}
+
+export class ResultStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly retentionSec: number,
+  ) {}
+
+  private key(taskId: string): string {
+    return `${this.prefix}:outcome:${taskId}`;
+  }
+
+  async set(taskId: string, outcome: TaskOutcome): Promise<void> {
+    await this.redis.set(this.key(taskId), JSON.stringify(outcome), 'EX', this.retentionSec);
+  }
+
+  async get(taskId: string): Promise<TaskOutcome | null> {
+    return parseJson<TaskOutcome>(await this.redis.get(this.key(taskId)));
+  }
+}
+
+const RELEASE_IF_EQUAL = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+export class ResultCache {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    readonly ttlSec: number,
+  ) {}
+
+  private key(cacheKey: string): string {
+    return `${this.prefix}:cache:${cacheKey}`;
+  }
+  private inflightKey(cacheKey: string): string {
+    return `${this.prefix}:inflight:${cacheKey}`;
+  }
+
+  async get(cacheKey: string): Promise<CachedResult | null> {
+    return parseJson<CachedResult>(await this.redis.get(this.key(cacheKey)));
+  }
+
+  async set(cacheKey: string, value: CachedResult): Promise<void> {
+    await this.redis.set(this.key(cacheKey), JSON.stringify(value), 'EX', this.ttlSec);
+  }
+
+  /** The task transcribing this cache key right now, if any. */
+  async inflight(cacheKey: string): Promise<string | null> {
+    return this.redis.get(this.inflightKey(cacheKey));
+  }
+
+  /** Registers `taskId` as the in-flight task unless another one is; returns the winner. */
+  async claimInflight(cacheKey: string, taskId: string, ttlSec: number): Promise<string> {
+    const ok = await this.redis.set(this.inflightKey(cacheKey), taskId, 'EX', ttlSec, 'NX');
+    if (ok === 'OK') return taskId;
+    return (await this.redis.get(this.inflightKey(cacheKey))) ?? (await this.claimInflight(cacheKey, taskId, ttlSec));
+  }
+
+  /** Clears the in-flight marker if it still names `taskId`. */
+  async releaseInflight(cacheKey: string, taskId: string): Promise<void> {
+    await this.redis.eval(RELEASE_IF_EQUAL, 1, this.inflightKey(cacheKey), taskId);
+  }
+}
