@@ -27,7 +27,7 @@ def export_fp32(net, path: str, feat_dim: int) -> None:
     torch.onnx.export(net, (x, lens), path, opset_version=17, input_names=["x", "x_length"],
                       output_names=["logits"],
                       dynamic_axes={"x": {0: "N", 1: "T"}, "x_length": {0: "N"}, "logits": {0: "N", 1: "T"}},
-                      do_constant_folding=True)
+                      do_constant_folding=False)  # keep parameter names (warm start from ONNX); ORT folds at load
 
 
 def to_fp16(m: onnx.ModelProto) -> onnx.ModelProto:

@@ -150,6 +150,25 @@ def evaluate(net, test, neg_mean, inv_std) -> tuple[float, float]:
     return errs / chars, werrs / words
 
 
+def warm_start(net, path: str):
+    """Loads weights (exported without constant folding, so initializers keep
+    parameter names), CMVN and the training step from an exported ONNX model."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
+    own = net.state_dict()
+    missing = [k for k in own if k not in weights]
+    if missing:
+        raise SystemExit(f"{path} lacks parameters {missing[:5]}... (exported with constant folding?)")
+    net.load_state_dict({k: weights[k] for k in own})
+    meta = {p.key: p.value for p in m.metadata_props}
+    neg_mean = np.array([float(v) for v in meta["neg_mean"].split(",")], np.float32)
+    inv_std = np.array([float(v) for v in meta["inv_stddev"].split(",")], np.float32)
+    print(f"warm start from {path} at step {meta.get('training_step')}", flush=True)
+    return neg_mean, inv_std, int(meta.get("training_step", "0"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="training/data")
@@ -160,6 +179,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=400)
     ap.add_argument("--eval-every", type=float, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init-onnx", help="warm start from an exported fp32 model (weights, CMVN, step) "
+                    "when the run has no last.pt, e.g. models/voxfleet-en-char-ctc/model.onnx")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -178,6 +199,10 @@ def main() -> None:
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
         neg_mean, inv_std = ck["neg_mean"], ck["inv_std"]
+    elif args.init_onnx:
+        neg_mean, inv_std, step = warm_start(net, args.init_onnx)
+        state["step"] = step
+        state["restart_step"] = step
     else:
         neg_mean, inv_std = cmvn_stats(utts)
     print(f"params {sum(p.numel() for p in net.parameters())} utts {len(utts)} test {len(test)}", flush=True)
@@ -196,7 +221,9 @@ def main() -> None:
         for b in batches(utts, args.max_frames, rng):
             x, lens, y, ylens = collate([utts[i] for i in b], neg_mean, inv_std, rng)
             s = state["step"]
-            lr = args.lr * min((s + 1) / args.warmup, math.sqrt(args.warmup / (s + 1)) * 1.0)
+            lr = args.lr * min((s + 1) / args.warmup, math.sqrt(args.warmup / (s + 1)))
+            if "restart_step" in state:  # short re-warm-up: the optimizer state starts empty
+                lr *= min(1.0, (s + 1 - state["restart_step"]) / 100)
             for g in opt.param_groups:
                 g["lr"] = lr
             logp = F.log_softmax(net(x, lens), -1).transpose(0, 1)
