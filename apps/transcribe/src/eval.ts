@@ -24,6 +24,8 @@ interface Row {
   file: string;
   text: string;
   lang?: string;
+  /** held-out synthetic: no noise/reverb added */
+  clean?: boolean;
 }
 
 interface Scored {
@@ -43,24 +45,36 @@ async function manifest(dir: string): Promise<Row[]> {
     .map((l) => JSON.parse(l) as Row);
 }
 
-async function score(engine: AsrEngine, set: string, dir: string, rows: Row[], batch: number): Promise<Scored> {
-  const c: ErrorCounts[] = [];
-  const w: ErrorCounts[] = [];
-  let audioSec = 0;
-  const examples: Scored['examples'] = [];
+interface Hyp {
+  row: Row;
+  hyp: string;
+  audioSec: number;
+}
+
+/** Transcribes every row once (in batches). */
+async function transcribeRows(engine: AsrEngine, dir: string, rows: Row[], batch: number): Promise<Hyp[]> {
+  const out: Hyp[] = [];
   for (let i = 0; i < rows.length; i += batch) {
     const group = rows.slice(i, i + batch);
     const audio = await Promise.all(group.map((r) => decodeFile(join(dir, r.file))));
-    audioSec += audio.reduce((a, s) => a + s.length / 16000, 0);
+    const secs = audio.map((a) => a.length / 16000);
     const { transcripts } = await engine.transcribe(audio);
-    group.forEach((r, k) => {
-      const hyp = transcripts[k]!.text;
-      c.push(charErrors(hyp, r.text));
-      w.push(wordErrors(hyp, r.text));
-      if (examples.length < 3 || set.startsWith('real')) examples.push({ file: r.file, ref: r.text, hyp });
-    });
+    group.forEach((row, k) => out.push({ row, hyp: transcripts[k]!.text, audioSec: secs[k]! }));
   }
-  return { set, n: rows.length, audioSec, cer: rate(sumCounts(c)), wer: rate(sumCounts(w)), examples };
+  return out;
+}
+
+function summarize(set: string, items: Hyp[], allExamples = false): Scored {
+  const c: ErrorCounts[] = items.map((h) => charErrors(h.hyp, h.row.text));
+  const w: ErrorCounts[] = items.map((h) => wordErrors(h.hyp, h.row.text));
+  return {
+    set,
+    n: items.length,
+    audioSec: items.reduce((a, h) => a + h.audioSec, 0),
+    cer: rate(sumCounts(c)),
+    wer: rate(sumCounts(w)),
+    examples: items.slice(0, allExamples ? items.length : 3).map((h) => ({ file: h.row.file, ref: h.row.text, hyp: h.hyp })),
+  };
 }
 
 async function main(): Promise<void> {
@@ -87,11 +101,20 @@ async function main(): Promise<void> {
       (d): d is string => !!d && existsSync(join(d, 'manifest.jsonl')),
     );
     const hd = heldoutDirs[0];
-    if (hd) results.push(await score(engine, `held-out synthetic (${hd.replace(ROOT, '')})`, hd, await manifest(hd), batch));
+    if (hd) {
+      const hyps = await transcribeRows(engine, hd, await manifest(hd), batch);
+      const name = `held-out synthetic (${hd.replace(ROOT, '')})`;
+      results.push(summarize(name, hyps));
+      if (hyps.some((h) => h.row.clean)) {
+        results.push(summarize(`${name}, clean only`, hyps.filter((h) => h.row.clean)));
+        results.push(summarize(`${name}, noise/reverb only`, hyps.filter((h) => !h.row.clean)));
+      }
+    }
     const realDir = join(ROOT, 'fixtures/audio');
     const real = await manifest(realDir);
+    const realHyps = await transcribeRows(engine, realDir, real, batch);
     for (const lang of [...new Set(real.map((r) => r.lang ?? '?'))]) {
-      results.push(await score(engine, `real ${lang}`, realDir, real.filter((r) => r.lang === lang), batch));
+      results.push(summarize(`real ${lang}`, realHyps.filter((h) => h.row.lang === lang), true));
     }
   } finally {
     await engine.close();
@@ -108,7 +131,7 @@ async function main(): Promise<void> {
     console.log(`| ${s.set} | ${s.n} | ${s.audioSec.toFixed(1)} | ${(s.cer * 100).toFixed(1)} % | ${(s.wer * 100).toFixed(1)} % |`);
   }
   console.log('\nexamples (reference → hypothesis):');
-  for (const s of results) for (const e of s.examples) console.log(`  ${s.set} ${e.file}\n    ref: ${e.ref}\n    hyp: ${e.hyp}`);
+  for (const s of results.filter((r) => !r.set.includes(' only'))) for (const e of s.examples) console.log(`  ${s.set} ${e.file}\n    ref: ${e.ref}\n    hyp: ${e.hyp}`);
 }
 
 main().catch((err: unknown) => {
