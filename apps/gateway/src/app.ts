@@ -8,6 +8,8 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { checkBasicAuth, type ApiKeyAuth } from './auth.js';
+import { mountBatchRoutes } from './batch-routes.js';
+import type { BatchService } from './batches.js';
 import { ApiError } from './errors.js';
 import { renderMetrics, type MetricsSource } from './metrics.js';
 import { parseFormat } from './render.js';
@@ -29,6 +31,8 @@ export interface AppDeps {
   trustProxy: boolean;
   metrics: MetricsSource;
   idempotencyTtlSec: number;
+  /** archive batches (`/v1/batches`); absent: those routes are not mounted */
+  batches?: { service: BatchService; maxArchiveBytes: number };
 }
 
 declare module 'express-serve-static-core' {
@@ -148,6 +152,8 @@ export function createApp(d: AppDeps): express.Express {
   app.delete('/v1/jobs/:id', bearer, async (req, res) => {
     res.json(await d.service.cancelJob(String(req.params.id), req.owner!));
   });
+
+  if (d.batches) mountBatchRoutes(app, { batches: d.batches.service, auth: d.auth, blobs: d.blobs, maxArchiveBytes: d.batches.maxArchiveBytes });
 
   app.use((_req, res) => {
     sendError(res, new ApiError(404, 'not_found', 'no such endpoint'));

@@ -9,7 +9,10 @@ import type { GatewayAppConfig, Logger } from '@voxfleet/config';
 import { createLogger } from '@voxfleet/config';
 import { createQueue, createRedis, fleetKeys } from '@voxfleet/queue';
 import { JobStore, LocalBlobStore, ResultCache, ResultStore, cleanupExpired } from '@voxfleet/storage';
-import { ApiKeyAuth, loadApiKeys, type LoadedKeys } from './auth.js';
+import { ApiKeyAuth, loadApiKeys, ownerOf, type LoadedKeys } from './auth.js';
+import { BatchStore } from './batch-store.js';
+import { BatchService } from './batches.js';
+import { callbackSecretForKey } from './callback.js';
 import { createApp } from './app.js';
 import { EventHub } from './events.js';
 import { JobService } from './service.js';
@@ -21,6 +24,7 @@ export interface RunningGateway {
   adminUser: string;
   adminPassword: string;
   service: JobService;
+  batches: BatchService;
   /** runs retention cleanup now (also runs periodically) */
   cleanup(): Promise<void>;
   close(): Promise<void>;
@@ -49,6 +53,24 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   if (!adminPassword) log.warn('no admin password (auth off and VOXFLEET_ADMIN_PASSWORD unset): Bull Board is unreachable');
 
   const service = new JobService({ config: cfg, redis, queue, keys, blobs, jobs, results, cache, events });
+  // Callback secrets are derived per API key, so a client can compute its own; with auth off, the configured one.
+  const secrets = new Map(apiKeys.keys.map((k) => [ownerOf(k), callbackSecretForKey(k)]));
+  const batches = new BatchService({
+    config: cfg,
+    redis,
+    queue,
+    keys,
+    blobs,
+    jobs,
+    results,
+    cache,
+    events,
+    service,
+    store: new BatchStore(redis, prefix, cfg.storage.retentionSec),
+    secretFor: (owner) => (g.authEnabled ? (secrets.get(owner) ?? null) : cfg.batch.callbackSecret || null),
+    log,
+  });
+  batches.start();
   const app = createApp({
     service,
     auth,
@@ -60,6 +82,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     trustProxy: g.trustProxy,
     metrics: { redis, queue, keys },
     idempotencyTtlSec: 24 * 3600,
+    batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes },
   });
 
   const server: Server = await new Promise((resolve, reject) => {
@@ -97,6 +120,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       if (timer) clearInterval(timer);
+      await batches.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -106,5 +130,5 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
       await Promise.all([redis, subscriber, bull].map((c) => c.quit().catch(() => undefined)));
     })());
 
-  return { url, port, apiKeys, adminUser: g.adminUser, adminPassword, service, cleanup, close };
+  return { url, port, apiKeys, adminUser: g.adminUser, adminPassword, service, batches, cleanup, close };
 }

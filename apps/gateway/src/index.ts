@@ -6,3 +6,6 @@ export { ApiKeyAuth, checkBasicAuth, loadApiKeys, ownerOf } from './auth.js';
 export { renderTranscript, renderSrt, renderVtt, renderTxt, parseFormat, TRANSCRIPT_FORMATS } from './render.js';
 export { parseUpload } from './upload.js';
 export { EventHub } from './events.js';
+export { BatchService, transcriptPath, type BatchView, type BatchEntryView } from './batches.js';
+export { callbackSecretForKey, signCallback, SIGNATURE_HEADER, TIMESTAMP_HEADER, EVENT_HEADER, DELIVERY_HEADER } from './callback.js';
+export { sniffArchive, sniffBytes, checkEntryName, type ArchiveFormat } from './archive.js';

@@ -34,6 +34,7 @@ import type { Redis } from 'ioredis';
 import { ApiError, notFound } from './errors.js';
 import type { EventHub } from './events.js';
 import { renderTranscript, type Rendered, type TranscriptFormat } from './render.js';
+import { scoreTranscript, type Score } from './scoring.js';
 
 export interface ServiceDeps {
   config: GatewayAppConfig;
@@ -72,6 +73,10 @@ export interface JobView {
   result?: JobRecord['result'];
   error?: JobRecord['error'];
   processing?: JobRecord['processing'];
+  /** the archive entry this job was made from (batches) */
+  batch?: { id: string; path: string; deduplicated: boolean; reference?: string };
+  /** WER/CER against the entry's reference transcript (`reference=sidecar`), once completed */
+  score?: Score;
   links: { self: string; transcript: string };
 }
 
@@ -82,14 +87,14 @@ export function newJobId(): string {
   return `j_${randomBytes(12).toString('base64url')}`;
 }
 
-function parseLanguage(v: string | undefined): string | null {
+export function parseLanguage(v: string | undefined): string | null {
   if (v === undefined || v.trim() === '' || v.trim().toLowerCase() === 'auto') return null;
   const lang = v.trim();
   if (!LANGUAGE_RE.test(lang)) throw new ApiError(400, 'invalid_language', `language must be a code like "en" or "en-US" (or "auto"), got "${lang}"`);
   return lang.toLowerCase();
 }
 
-function parsePriority(v: string | undefined): number | null {
+export function parsePriority(v: string | undefined): number | null {
   if (v === undefined || v.trim() === '') return null;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 100) throw new ApiError(400, 'invalid_priority', 'priority must be an integer from 1 (first) to 100 (last)');
@@ -97,7 +102,19 @@ function parsePriority(v: string | undefined): number | null {
 }
 
 /** Default BullMQ priority, so that explicit priorities order around ordinary jobs. */
-const DEFAULT_PRIORITY = 50;
+export const DEFAULT_PRIORITY = 50;
+
+/** The final record for a job whose task reached `outcome`. */
+export function finalRecord(record: JobRecord, outcome: TaskOutcome): JobRecord {
+  if (outcome.status === 'completed') {
+    return { ...record, status: 'completed', final: true, startedAt: outcome.startedAt, completedAt: outcome.completedAt, result: outcome.result, processing: outcome.processing };
+  }
+  if (outcome.status === 'failed') {
+    return { ...record, status: 'failed', final: true, startedAt: outcome.startedAt, completedAt: outcome.completedAt, error: outcome.error };
+  }
+  // The shared task was cancelled by the other jobs that wanted it, not by this one.
+  return { ...record, status: 'failed', final: true, completedAt: outcome.completedAt, error: { code: 'task_cancelled', message: 'the transcription was cancelled; submit the audio again' } };
+}
 
 export class JobService {
   private readonly probe: NonNullable<ServiceDeps['probe']>;
@@ -214,7 +231,7 @@ export class JobService {
     return { httpStatus: 202, job: await this.view(record) };
   }
 
-  private async probeBlob(key: string): Promise<AudioInfo> {
+  async probeBlob(key: string): Promise<AudioInfo> {
     const { blobs, config } = this.d;
     if (!blobs.localPath) throw new ApiError(500, 'internal', 'blob store has no local files to probe');
     try {
@@ -275,7 +292,7 @@ export class JobService {
   }
 
   /** No job wants this task any more: drop it from the queue, or abort it on its worker. */
-  private async cancelTask(taskId: string, cacheKey: string): Promise<void> {
+  async cancelTask(taskId: string, cacheKey: string): Promise<void> {
     const { queue, redis, keys, results, cache } = this.d;
     const job = await queue.getJob(taskId);
     if (!job) return;
@@ -381,15 +398,7 @@ export class JobService {
   }
 
   private async freeze(record: JobRecord, outcome: TaskOutcome): Promise<JobRecord> {
-    let next: JobRecord;
-    if (outcome.status === 'completed') {
-      next = { ...record, status: 'completed', final: true, startedAt: outcome.startedAt, completedAt: outcome.completedAt, result: outcome.result, processing: outcome.processing };
-    } else if (outcome.status === 'failed') {
-      next = { ...record, status: 'failed', final: true, startedAt: outcome.startedAt, completedAt: outcome.completedAt, error: outcome.error };
-    } else {
-      // The shared task was cancelled by the other jobs that wanted it, not by this one.
-      next = { ...record, status: 'failed', final: true, completedAt: outcome.completedAt, error: { code: 'task_cancelled', message: 'the transcription was cancelled; submit the audio again' } };
-    }
+    const next = finalRecord(record, outcome);
     // Only freeze if nobody finalised it meanwhile (e.g. a concurrent cancel).
     const current = await this.d.jobs.get(record.id);
     if (current?.final) return current;
@@ -397,7 +406,7 @@ export class JobService {
     return next;
   }
 
-  private toView(r: JobRecord, progress: number): JobView {
+  toView(r: JobRecord, progress: number): JobView {
     return {
       id: r.id,
       status: r.status,
@@ -412,6 +421,10 @@ export class JobService {
       ...(r.result ? { result: r.result } : {}),
       ...(r.error ? { error: r.error } : {}),
       ...(r.processing ? { processing: r.processing } : {}),
+      ...(r.batch
+        ? { batch: { id: r.batch.id, path: r.batch.path, deduplicated: r.batch.dedup === true, ...(r.batch.reference !== undefined ? { reference: r.batch.reference } : {}) } }
+        : {}),
+      ...(r.batch?.reference !== undefined && r.status === 'completed' && r.result ? { score: scoreTranscript(r.result.text, r.batch.reference) } : {}),
       links: { self: `/v1/jobs/${r.id}`, transcript: `/v1/jobs/${r.id}/transcript` },
     };
   }

@@ -134,6 +134,37 @@ export class Client {
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   }
 
+  /** `POST /v1/batches` with the archive as multipart field `file`. */
+  async uploadBatch(bytes: Uint8Array, filename = 'archive.zip', fields: Record<string, string> = {}) {
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields)) form.append(k, v);
+    form.append('file', new Blob([bytes]), filename);
+    const res = await fetch(`${this.base}/v1/batches`, { method: 'POST', body: form, headers: this.headers() });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  }
+
+  /** A raw-body POST (e.g. an archive as `application/gzip`, options in the query string). */
+  async postRaw(path: string, bytes: Uint8Array, contentType = 'application/octet-stream') {
+    const res = await fetch(`${this.base}${path}`, { method: 'POST', body: bytes, headers: this.headers({ 'content-type': contentType }) });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  }
+
+  async getBytes(path: string) {
+    const res = await fetch(`${this.base}${path}`, { headers: this.headers() });
+    return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), contentType: res.headers.get('content-type') ?? '' };
+  }
+
+  /** Polls `GET /v1/batches/:id` until the batch is final (bounded by polls, not time). */
+  async waitBatch(id: string, maxPolls = 1200): Promise<Record<string, any>> {
+    for (let i = 0; i < maxPolls; i++) {
+      const r = await this.get(`/v1/batches/${id}`);
+      if (r.status !== 200) throw new Error(`GET batch ${id}: ${r.status} ${r.text}`);
+      if (['completed', 'cancelled', 'failed'].includes(r.body.status)) return r.body;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`batch ${id} did not finish`);
+  }
+
   async get(path: string) {
     const res = await fetch(`${this.base}${path}`, { headers: this.headers() });
     const text = await res.text();

@@ -60,10 +60,43 @@ export const gatewayConfigSchema = z.object({
   trustProxy: z.boolean(),
 });
 
+/** Archive batches (`POST /v1/batches`) and their completion callbacks. */
+export const batchConfigSchema = z.object({
+  /** largest archive accepted (compressed, as uploaded) */
+  maxArchiveBytes: int(1),
+  /** most entries (files, folders, anything) in one archive */
+  maxEntries: int(1),
+  /** sum of the entries' uncompressed sizes */
+  maxTotalBytes: int(1),
+  /** uncompressed/compressed ratio above which an entry (zip) or the gzip stream (tar.gz) is a bomb */
+  maxRatio: z.coerce.number().min(1),
+  /** the ratio guard applies once an entry (or the stream) has produced this many bytes */
+  ratioMinBytes: int(0),
+  /** jobs per BullMQ addBulk call while ingesting */
+  enqueueChunk: int(1, 10_000),
+  /** callbacks to loopback/private/link-local addresses (off: only public addresses) */
+  callbackAllowPrivate: z.boolean(),
+  /** signing secret when auth is off (with auth on, each API key's secret is derived from it) */
+  callbackSecret: z.string(),
+  callbackAttempts: int(1, 20),
+  callbackBackoffMs: int(0),
+  callbackTimeoutMs: int(100),
+});
+
 export const workerConfigSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9_.-]+$/),
   maxBatch: int(1, 256),
   maxWaitMs: int(0, 60_000),
+  /** a batch's padded size (batch size × longest item, in model frames) stays within this */
+  maxFrames: int(1),
+  /** cost of one extra batch in model frames: length grouping splits when that saves more padding */
+  batchOverheadFrames: int(0),
+  /** run a batch at once when nothing else is decoding locally or waiting in the queue */
+  adaptiveWait: z.boolean(),
+  /** jobs held at once (above maxBatch: the next batch decodes while this one infers) */
+  concurrency: int(1, 4096),
+  /** longest segment long audio is cut into (at pauses) */
+  segmentMaxSec: z.coerce.number().min(1).max(120),
   /** heartbeat key TTL; the worker refreshes it every third of that */
   heartbeatTtlMs: int(1000),
   /** wall-clock limit for decoding one file */
@@ -76,6 +109,7 @@ export type StorageConfig = z.infer<typeof storageConfigSchema>;
 export type QueueConfig = z.infer<typeof queueConfigSchema>;
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+export type BatchConfig = z.infer<typeof batchConfigSchema>;
 
 export interface CommonConfig {
   redis: RedisConfig;
@@ -84,6 +118,7 @@ export interface CommonConfig {
 }
 export interface GatewayAppConfig extends CommonConfig {
   gateway: GatewayConfig;
+  batch: BatchConfig;
 }
 export interface WorkerAppConfig extends CommonConfig {
   worker: WorkerConfig;
@@ -168,7 +203,21 @@ export function gatewayConfigFromEnv(env: Env = process.env): GatewayAppConfig {
   if (!gateway.authEnabled && !isLoopback(gateway.host)) {
     throw new ConfigError(`VOXFLEET_AUTH=off is only allowed while the gateway binds to loopback (VOXFLEET_HOST=${gateway.host})`);
   }
-  return { ...common, gateway };
+  const GiB = 1024 * 1024 * 1024;
+  const batch = parse(batchConfigSchema, 'batch', {
+    maxArchiveBytes: get(env, 'VOXFLEET_BATCH_MAX_ARCHIVE_BYTES') ?? 10 * GiB,
+    maxEntries: get(env, 'VOXFLEET_BATCH_MAX_ENTRIES') ?? 50_000,
+    maxTotalBytes: get(env, 'VOXFLEET_BATCH_MAX_TOTAL_BYTES') ?? 50 * GiB,
+    maxRatio: get(env, 'VOXFLEET_BATCH_MAX_RATIO') ?? 100,
+    ratioMinBytes: get(env, 'VOXFLEET_BATCH_RATIO_MIN_BYTES') ?? 1024 * 1024,
+    enqueueChunk: get(env, 'VOXFLEET_BATCH_ENQUEUE_CHUNK') ?? 500,
+    callbackAllowPrivate: bool(env, 'VOXFLEET_CALLBACK_ALLOW_PRIVATE', false),
+    callbackSecret: get(env, 'VOXFLEET_CALLBACK_SECRET') ?? '',
+    callbackAttempts: get(env, 'VOXFLEET_CALLBACK_ATTEMPTS') ?? 6,
+    callbackBackoffMs: get(env, 'VOXFLEET_CALLBACK_BACKOFF_MS') ?? 1000,
+    callbackTimeoutMs: get(env, 'VOXFLEET_CALLBACK_TIMEOUT_MS') ?? 10_000,
+  });
+  return { ...common, gateway, batch };
 }
 
 export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
@@ -177,6 +226,11 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
     id: get(env, 'VOXFLEET_WORKER_ID') ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`,
     maxBatch: get(env, 'VOXFLEET_BATCH_MAX') ?? 8,
     maxWaitMs: get(env, 'VOXFLEET_BATCH_WAIT_MS') ?? 100,
+    maxFrames: get(env, 'VOXFLEET_BATCH_MAX_FRAMES') ?? 4000,
+    batchOverheadFrames: get(env, 'VOXFLEET_BATCH_OVERHEAD_FRAMES') ?? 30,
+    adaptiveWait: bool(env, 'VOXFLEET_BATCH_ADAPTIVE', true),
+    concurrency: get(env, 'VOXFLEET_WORKER_CONCURRENCY') ?? 2 * Number(get(env, 'VOXFLEET_BATCH_MAX') ?? 8),
+    segmentMaxSec: get(env, 'VOXFLEET_SEGMENT_MAX_SEC') ?? 30,
     heartbeatTtlMs: get(env, 'VOXFLEET_HEARTBEAT_TTL_MS') ?? 15_000,
     decodeTimeoutMs: get(env, 'VOXFLEET_DECODE_TIMEOUT_MS') ?? 10 * 60_000,
     maxAudioSec: get(env, 'VOXFLEET_MAX_AUDIO_SEC') ?? 3 * HOUR,

@@ -10,7 +10,7 @@
  * Every key expires: records and outcomes after the retention period, cache
  * entries after the cache TTL.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
 export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'cancelled'];
@@ -39,6 +39,13 @@ export interface ProcessingInfo {
   inferenceMs: number;
   /** BullMQ attempts made (1 = first try) */
   attempts: number;
+  /** latency split recorded by the worker (ms): enqueued → picked up, waiting for decoded audio, waiting in the batcher, picked up → done */
+  queueMs?: number;
+  decodeMs?: number;
+  batchWaitMs?: number;
+  workerMs?: number;
+  /** pieces sent to the batcher (long audio: speech segments) */
+  segments?: number;
 }
 
 export interface ErrorInfo {
@@ -81,6 +88,18 @@ export interface JobRecord {
   result?: TranscriptResult;
   error?: ErrorInfo;
   processing?: ProcessingInfo;
+  /** set for jobs created from an archive entry (`POST /v1/batches`) */
+  batch?: BatchRef;
+}
+
+export interface BatchRef {
+  id: string;
+  /** the entry's path inside the archive */
+  path: string;
+  /** reference transcript (sidecar .txt) to score the result against */
+  reference?: string;
+  /** shares the task of an earlier entry of the same batch with the same audio */
+  dedup?: boolean;
 }
 
 export interface CachedResult {
@@ -117,12 +136,20 @@ export class JobStore {
   }
 
   async create(record: JobRecord, opts: { attach: boolean }): Promise<void> {
-    const m = this.redis
-      .multi()
-      .set(this.key(record.id), JSON.stringify(record), 'EX', this.retentionSec)
-      .zadd(this.indexKey, record.createdAt, record.id);
-    if (opts.attach) m.sadd(this.attachKey(record.taskId), record.id).expire(this.attachKey(record.taskId), this.retentionSec);
+    const m = this.redis.multi();
+    this.createInto(m, record, opts);
     await m.exec();
+  }
+
+  /** Queues the commands that create `record` on a MULTI/pipeline (many records in one round trip). */
+  createInto(m: ChainableCommander, record: JobRecord, opts: { attach: boolean }): void {
+    m.set(this.key(record.id), JSON.stringify(record), 'EX', this.retentionSec).zadd(this.indexKey, record.createdAt, record.id);
+    if (opts.attach) m.sadd(this.attachKey(record.taskId), record.id).expire(this.attachKey(record.taskId), this.retentionSec);
+  }
+
+  /** Queues an overwrite of `record` (keeping its expiry) on a MULTI/pipeline. */
+  saveInto(m: ChainableCommander, record: JobRecord): void {
+    m.set(this.key(record.id), JSON.stringify(record), 'KEEPTTL');
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -220,6 +247,12 @@ export class ResultStore {
 
   async get(taskId: string): Promise<TaskOutcome | null> {
     return parseJson<TaskOutcome>(await this.redis.get(this.key(taskId)));
+  }
+
+  async getMany(taskIds: string[]): Promise<(TaskOutcome | null)[]> {
+    if (taskIds.length === 0) return [];
+    const raw = await this.redis.mget(...taskIds.map((id) => this.key(id)));
+    return raw.map((r) => parseJson<TaskOutcome>(r));
   }
 }
 
