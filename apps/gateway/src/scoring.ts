@@ -1,13 +1,10 @@
 /**
  * WER/CER against reference transcripts (`reference=sidecar` batches).
  *
- * The scorer is packages/asr/src/score.ts, the same code `npm run eval` uses.
- * It is imported by file, not through `@voxfleet/asr`: that package's entry
- * point loads onnxruntime-node (the model runner), which has no business in
- * the gateway process. score.ts imports nothing, so this pulls in only the
- * scoring functions.
+ * The scorer is `@voxfleet/asr/score`, the same code `npm run eval` uses. The
+ * subpath (not the package entry) keeps onnxruntime-node out of the gateway.
  */
-import { charErrors, rate, sumCounts, wordErrors, type ErrorCounts } from '../../../packages/asr/src/score.js';
+import { charErrors, rate, sumCounts, wordErrors, type ErrorCounts } from '@voxfleet/asr/score';
 
 export { rate, sumCounts, type ErrorCounts };
 
