@@ -53,7 +53,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default="training/runs/v1/best.pt")
     ap.add_argument("--out", default="models/voxfleet-en-char-ctc")
-    ap.add_argument("--model-id", default="voxfleet-en-char-ctc-v1")
+    ap.add_argument("--model-id", default="voxfleet-en-char-ctc-v1",
+                    help="the training step is appended, so each export has its own id (cache keys)")
     args = ap.parse_args()
     ck = torch.load(args.ckpt)
     cfg = ck["config"]
@@ -63,9 +64,10 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     fp32 = os.path.join(args.out, "model.onnx")
     export_fp32(net, fp32, 80 * cfg["lfr_m"])
+    model_id = f"{args.model_id}-s{ck['state']['step']}"
     meta = {
         "model_type": "ctc",
-        "model_id": args.model_id,
+        "model_id": model_id,
         "vocab": json.dumps(cfg["vocab"]),
         "vocab_size": str(len(cfg["vocab"])),
         "blank_id": "0",
@@ -88,9 +90,6 @@ def main() -> None:
     onnx.checker.check_model(m)
     onnx.save(m, fp32)
     m16 = to_fp16(onnx.load(fp32))
-    for p in m16.metadata_props:
-        if p.key == "model_id":
-            p.value = args.model_id
     onnx.checker.check_model(m16)
     onnx.save(m16, os.path.join(args.out, "model.fp16.onnx"))
     with open(os.path.join(args.out, "training-log.json"), "w") as f:
