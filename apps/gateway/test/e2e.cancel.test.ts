@@ -66,8 +66,9 @@ describe('cancel (redis + gateway + a worker started later)', () => {
   });
 
   it('cancels a processing job on its worker; the worker stays healthy', async () => {
-    // A long batching window keeps the job in "processing" (waiting for batch-mates) long enough to cancel it.
-    worker = await spawnWorker('wc', { ...env, VOXFLEET_BATCH_MAX: '64', VOXFLEET_BATCH_WAIT_MS: '8000' });
+    // A long batching window keeps the job in "processing" (waiting for batch-mates) long enough to cancel it
+    // (adaptive wait off: a lone job would otherwise run at once).
+    worker = await spawnWorker('wc', { ...env, VOXFLEET_BATCH_MAX: '64', VOXFLEET_BATCH_WAIT_MS: '8000', VOXFLEET_BATCH_ADAPTIVE: 'off' });
     const [clip] = distinctClips(samples, 1, 3);
     const created = await api.upload(clip!, 'processing.wav');
     expect(created.status).toBe(202);

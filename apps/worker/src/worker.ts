@@ -1,13 +1,18 @@
 /**
  * A worker process: loads the model once, then takes jobs from BullMQ with
- * concurrency = max batch so the micro-batcher sees enough concurrent audio
- * to fill a batch. Publishes a heartbeat (model loaded, ready/draining),
- * listens for cancel signals, and drains on `stop()`.
+ * concurrency above the max batch (default 2×), so the micro-batcher sees
+ * enough concurrent audio to fill a batch and the next batch's jobs decode
+ * while the current one infers. The batcher groups by length under a frame
+ * budget and waits only when more audio is coming (a job of this worker still
+ * decoding, or jobs waiting in the queue while it has free slots).
+ * Publishes a heartbeat (model loaded, ready/draining), listens for cancel
+ * signals, and drains on `stop()`.
  */
 import { hostname } from 'node:os';
 import { AsrEngine, type AsrConfig, type Transcript } from '@voxfleet/asr';
 import type { WorkerAppConfig } from '@voxfleet/config';
 import {
+  createQueue,
   createRedis,
   createWorker,
   fleetKeys,
@@ -45,20 +50,41 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
   const cache = new ResultCache(redis, prefix, cfg.storage.cacheTtlSec);
   const blobs = new LocalBlobStore(cfg.storage.blobDir);
 
+  // Adaptive wait: is more audio about to reach the batcher?
+  const queue = createQueue(cfg.queue, redis);
+  let producers = 0;
+  let activeJobs = 0;
+  let queued = { at: 0, count: 0 };
+  const moreComing = async (): Promise<boolean> => {
+    if (producers > 0) return true; // a job of ours is still decoding
+    if (activeJobs >= w.concurrency) return false; // no free slot: queued jobs cannot join this batch
+    if (Date.now() - queued.at > 20) queued = { at: Date.now(), count: await queue.getJobCountByTypes('wait', 'prioritized') };
+    return queued.count > 0;
+  };
+  let maxPadded = 0;
   const batcher = new MicroBatcher<Float32Array, Transcript>(
     async (items) => (await engine.transcribe(items)).transcripts,
     {
       maxBatch: w.maxBatch,
       maxWaitMs: w.maxWaitMs,
-      onBatch: (size, ms) => {
-        redis
+      maxFrames: w.maxFrames,
+      overheadFrames: w.batchOverheadFrames,
+      cost: (samples) => engine.frames(samples.length),
+      ...(w.adaptiveWait ? { moreComing } : {}),
+      onBatch: ({ size, ms, frames, paddedFrames }) => {
+        const m = redis
           .multi()
           .hincrby(keys.stats, 'batches', 1)
           .hincrby(keys.stats, 'batch_items', size)
-          .hincrby(keys.batchSizes, String(size), 1)
-          .exec()
-          .catch((err: Error) => log.warn('stats write failed', { message: err.message }));
-        log.info('batch', { size, ms: Math.round(ms) });
+          .hincrby(keys.stats, 'batch_frames', frames)
+          .hincrby(keys.stats, 'batch_padded_frames', paddedFrames)
+          .hincrby(keys.batchSizes, String(size), 1);
+        if (paddedFrames > maxPadded && size > 1) {
+          maxPadded = paddedFrames;
+          m.hset(keys.stats, `batch_padded_frames_max:${w.id}`, paddedFrames);
+        }
+        m.exec().catch((err: Error) => log.warn('stats write failed', { message: err.message }));
+        log.info('batch', { size, ms: Math.round(ms), frames, paddedFrames });
       },
     },
   );
@@ -75,11 +101,25 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
     decodeTimeoutMs: w.decodeTimeoutMs,
     retentionSec: cfg.storage.retentionSec,
     transcribe: (samples, signal) => batcher.submit(samples, signal),
+    segmentMaxSec: w.segmentMaxSec,
+    maxInflightSegments: w.maxBatch,
+    onProducer: (delta) => {
+      producers += delta;
+      if (delta < 0) batcher.recheck();
+    },
     log,
   });
+  const counted: typeof processor = async (job, token, signal) => {
+    activeJobs++;
+    try {
+      return await processor(job, token, signal);
+    } finally {
+      activeJobs--;
+    }
+  };
 
-  const worker: Worker = createWorker(cfg.queue, bullConnection, processor, {
-    concurrency: w.maxBatch,
+  const worker: Worker = createWorker(cfg.queue, bullConnection, counted, {
+    concurrency: w.concurrency,
     autorun: false,
     // Inference runs on the engine thread, so lock renewal keeps up; a crashed worker's jobs are retried elsewhere.
     lockDuration: 60_000,
@@ -128,7 +168,7 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
 
   void worker.run().catch((err: Error) => log.error('worker loop stopped', { message: err.message }));
   await worker.waitUntilReady();
-  log.info('ready', { workerId: w.id, queue: cfg.queue.name, maxBatch: w.maxBatch, maxWaitMs: w.maxWaitMs });
+  log.info('ready', { workerId: w.id, queue: cfg.queue.name, maxBatch: w.maxBatch, maxWaitMs: w.maxWaitMs, maxFrames: w.maxFrames, concurrency: w.concurrency });
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -140,6 +180,7 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
       clearInterval(heartbeat);
       await redis.del(keys.worker(w.id)).catch(() => undefined);
       await engine.close();
+      await queue.close().catch(() => undefined);
       await subscriber.quit().catch(() => undefined);
       await redis.quit().catch(() => undefined);
       await bullConnection.quit().catch(() => undefined);

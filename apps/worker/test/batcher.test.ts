@@ -16,7 +16,7 @@ describe('MicroBatcher', () => {
     const { batches, run } = recorder();
     const b = new MicroBatcher(run, { maxBatch: 8, maxWaitMs: 20 });
     const out = await Promise.all([1, 2, 3].map((i) => b.submit(i)));
-    expect(out).toEqual([1, 2, 3].map((i) => ({ output: `r${i}`, batchSize: 3 })));
+    expect(out).toMatchObject([1, 2, 3].map((i) => ({ output: `r${i}`, batchSize: 3 })));
     expect(batches).toEqual([[1, 2, 3]]);
   });
 
@@ -49,7 +49,7 @@ describe('MicroBatcher', () => {
     const kept = b.submit(2);
     ac.abort(new Error('cancelled'));
     await expect(gone).rejects.toThrow('cancelled');
-    await expect(kept).resolves.toEqual({ output: 'r2', batchSize: 1 });
+    await expect(kept).resolves.toMatchObject({ output: 'r2', batchSize: 1 });
     expect(batches).toEqual([[2]]);
   });
 
@@ -65,6 +65,6 @@ describe('MicroBatcher', () => {
     const r = await Promise.allSettled([b.submit(1), b.submit(2)]);
     expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
     fail = false;
-    await expect(b.submit(3)).resolves.toEqual({ output: '3', batchSize: 1 });
+    await expect(b.submit(3)).resolves.toMatchObject({ output: '3', batchSize: 1 });
   });
 });

@@ -1,0 +1,166 @@
+/**
+ * Long audio through the WORKER path, end to end: real redis-server, one real
+ * worker process with the default model, the gateway over real HTTP. A
+ * ~1-minute concatenation of ten held-out clips with 1–3 s of silence or low
+ * noise between them is uploaded as one file; the worker decodes it as a
+ * stream, cuts it at pauses (SpeechSegmenter), sends every segment through
+ * its batcher under a small frame budget and stitches the transcript.
+ *
+ * Sentences are matched by character error rate, as in
+ * packages/segmenter/test/e2e.test.ts (the default model is small: held-out
+ * CER ~35–50 %): each reference must be within CER 0.8 of the text found in
+ * its own clip's time window and closer to it than to any other window's,
+ * which proves order and absolute timestamps. No timing assertions.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { charErrors, rate } from '@voxfleet/asr';
+import { decodeFile } from '@voxfleet/audio';
+import { REPO_ROOT } from '@voxfleet/config';
+import { fleetKeys } from '@voxfleet/queue';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, baseEnv, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker } from '../../gateway/test/harness.js';
+import type { RunningGateway } from '../../gateway/src/index.js';
+
+const SR = 16000;
+const HELDOUT = join(REPO_ROOT, 'fixtures/heldout');
+const PICK = [0, 1, 5, 7, 12, 14, 20, 24, 28, 36];
+const WINDOW = 0.5;
+const MAX_FRAMES = 600;
+const keys = fleetKeys('voxfleet');
+
+interface Placed {
+  text: string;
+  start: number;
+  end: number;
+}
+
+/** deterministic PRNG (mulberry32) */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const cer = (hyp: string, ref: string): number => rate(charErrors(hyp, ref));
+
+describe('long audio through the worker (segmenter + batcher + stitch)', () => {
+  let redis: TestRedis;
+  let gw: RunningGateway;
+  let worker: TestWorker;
+  let varDir: string;
+  let api: Client;
+  let placed: Placed[];
+  let durationSec: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the job as JSON
+  let job: Record<string, any>;
+
+  beforeAll(async () => {
+    const manifest = (await readFile(join(HELDOUT, 'manifest.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { file: string; text: string });
+    const r = rng(7);
+    const pieces: Float32Array[] = [];
+    placed = [];
+    let pos = 0;
+    const gap = (k: number): Float32Array => {
+      const g = new Float32Array(Math.round((1 + 2 * r()) * SR));
+      const level = k % 3 === 0 ? 0 : k % 3 === 1 ? 0.002 : 0.004; // silence, −57 dBFS, −51 dBFS noise
+      for (let i = 0; i < g.length; i++) g[i] = level * Math.sqrt(3) * (r() * 2 - 1);
+      return g;
+    };
+    for (const [k, idx] of PICK.entries()) {
+      const m = manifest[idx]!;
+      const g = gap(k);
+      pieces.push(g);
+      pos += g.length;
+      const clip = await decodeFile(join(HELDOUT, m.file));
+      pieces.push(clip);
+      placed.push({ text: m.text, start: pos / SR, end: (pos + clip.length) / SR });
+      pos += clip.length;
+    }
+    pieces.push(gap(PICK.length));
+    const all = new Float32Array(pieces.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of pieces) {
+      all.set(p, o);
+      o += p.length;
+    }
+    durationSec = all.length / SR;
+
+    varDir = await mkdtemp(join(tmpdir(), 'voxfleet-long-'));
+    redis = await startRedis();
+    const env = { ...baseEnv(redis.url, varDir), VOXFLEET_BATCH_MAX: '8', VOXFLEET_BATCH_WAIT_MS: '50', VOXFLEET_BATCH_MAX_FRAMES: String(MAX_FRAMES) };
+    worker = await spawnWorker('wl', env);
+    gw = await startTestGateway(env);
+    api = new Client(gw.url, gw.apiKeys.keys[0]!);
+    const created = await api.upload(wavBytes(all), 'long.wav');
+    expect(created.status).toBe(202);
+    job = await api.waitFinal(created.body.id, 20);
+  }, 300_000);
+
+  afterAll(async () => {
+    await worker?.stop();
+    await gw?.close();
+    await redis?.stop();
+    if (varDir) await rm(varDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('completes, segmented into pieces that went through the batcher', () => {
+    expect(job.status, JSON.stringify(job.error)).toBe('completed');
+    expect(durationSec).toBeGreaterThan(50);
+    expect(job.result.durationSec).toBeCloseTo(durationSec, 1);
+    // one or more speech segments per clip, pauses dropped
+    expect(job.processing.segments).toBeGreaterThanOrEqual(PICK.length);
+    expect(job.processing.batchSizes).toHaveLength(job.processing.segments);
+    expect(job.progress).toBe(100);
+  });
+
+  it('keeps timestamps absolute and monotonic', () => {
+    let last = 0;
+    for (const s of job.result.segments as { start: number; end: number }[]) {
+      expect(s.start).toBeGreaterThanOrEqual(last);
+      expect(s.end).toBeGreaterThanOrEqual(s.start);
+      last = s.end;
+    }
+    expect(last).toBeLessThanOrEqual(durationSec);
+  });
+
+  it('finds every reference sentence, in order, inside its clip window', () => {
+    const segs = job.result.segments as { start: number; end: number; text: string }[];
+    expect(job.result.text.length, 'the model transcribed nothing (an untrained export in models/voxfleet-en-char-ctc?)').toBeGreaterThan(0);
+    for (const s of segs) {
+      const owners = placed.filter((p) => s.start >= p.start - WINDOW && s.end <= p.end + WINDOW);
+      expect(owners, `segment ${JSON.stringify(s)}`).toHaveLength(1);
+    }
+    const hyps = placed.map((p) =>
+      segs
+        .filter((s) => s.start >= p.start - WINDOW && s.end <= p.end + WINDOW)
+        .map((s) => s.text)
+        .join(' '),
+    );
+    const matrix = placed.map((p) => hyps.map((h) => cer(h, p.text)));
+    console.log(
+      `own-window CER, reference → transcript in its window:\n${placed.map((p, i) => `${matrix[i]![i]!.toFixed(2)}  ${p.text}  →  ${hyps[i]}`).join('\n')}`,
+    );
+    placed.forEach((p, i) => {
+      const row = matrix[i]!;
+      expect(row[i]!, `"${p.text}" vs "${hyps[i]}"`).toBeLessThanOrEqual(0.8);
+      expect(row.indexOf(Math.min(...row)), `"${p.text}" best matches another window`).toBe(i);
+    });
+  });
+
+  it('never exceeds the frame budget', async () => {
+    const max = Number((await redis.client.hget(keys.stats, 'batch_padded_frames_max:wl')) ?? 0);
+    expect(max).toBeLessThanOrEqual(MAX_FRAMES);
+    const items = Number(await redis.client.hget(keys.stats, 'batch_items'));
+    expect(items).toBe(job.processing.segments);
+  });
+});
