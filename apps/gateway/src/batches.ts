@@ -365,17 +365,11 @@ export class BatchService {
             pushJob({ ...r, taskId: prior.taskId, blobKey: prior.blobKey, batch: { ...r.batch!, dedup: true } }, true);
           } else {
             const tLookup = performance.now();
-            let hit = await cache.get(cacheKey);
             const candidate = taskIdFor(cacheKey, `${now.toString(36)}${randomBytes(3).toString('hex')}`);
-            let taskId = '';
-            if (!hit) {
-              taskId = await cache.claimInflight(cacheKey, candidate, config.storage.retentionSec);
-              if (taskId === candidate) {
-                hit = await cache.get(cacheKey);
-                if (hit) await cache.releaseInflight(cacheKey, candidate);
-              }
-            }
-            const existing = hit || taskId === candidate ? undefined : await queue.getJob(taskId);
+            const found = await cache.lookupOrClaim(cacheKey, candidate, config.storage.retentionSec);
+            const hit = found.hit;
+            const taskId = found.hit ? '' : found.taskId;
+            const existing = found.hit || found.claimed ? undefined : await queue.getJob(taskId);
             timing.lookup += performance.now() - tLookup;
             if (hit) {
               seen.set(cacheKey, { kind: 'cached', hit });

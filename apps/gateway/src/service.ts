@@ -171,18 +171,10 @@ export class JobService {
       owner: input.owner,
     };
 
-    let hit = await cache.get(cacheKey);
     // In-flight dedup: one task per cache key at a time; identical uploads attach to it.
     const candidate = taskIdFor(cacheKey, `${now.toString(36)}${randomBytes(3).toString('hex')}`);
-    let taskId = '';
-    if (!hit) {
-      taskId = await cache.claimInflight(cacheKey, candidate, config.storage.retentionSec);
-      if (taskId === candidate) {
-        // A task that finished between the lookup and the claim wrote the cache before it let go of the claim.
-        hit = await cache.get(cacheKey);
-        if (hit) await cache.releaseInflight(cacheKey, candidate);
-      }
-    }
+    const found = await cache.lookupOrClaim(cacheKey, candidate, config.storage.retentionSec);
+    const hit = found.hit;
     if (hit) {
       await blobs.delete(blob.key);
       const record: JobRecord = {
@@ -201,7 +193,8 @@ export class JobService {
       return { httpStatus: 200, job: this.toView(record, 100) };
     }
 
-    const existing = taskId === candidate ? undefined : await queue.getJob(taskId);
+    const taskId = found.taskId;
+    const existing = found.claimed ? undefined : await queue.getJob(taskId);
     let blobKey = blob.key;
     if (existing) {
       await blobs.delete(blob.key); // the task already has these bytes

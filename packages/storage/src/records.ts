@@ -292,6 +292,30 @@ export class ResultCache {
     return (await this.redis.get(this.inflightKey(cacheKey))) ?? (await this.claimInflight(cacheKey, taskId, ttlSec));
   }
 
+  /**
+   * The cached result, or else the in-flight task for this key: `candidate`
+   * when this caller won the claim (it must create the task), or the task
+   * another upload already runs (attach to it).
+   */
+  async lookupOrClaim(
+    cacheKey: string,
+    candidate: string,
+    ttlSec: number,
+  ): Promise<{ hit: CachedResult } | { hit: null; taskId: string; claimed: boolean }> {
+    const cached = await this.get(cacheKey);
+    if (cached) return { hit: cached };
+    const taskId = await this.claimInflight(cacheKey, candidate, ttlSec);
+    if (taskId === candidate) {
+      // A task that finished between the lookup and the claim wrote the cache before it let go of the claim.
+      const late = await this.get(cacheKey);
+      if (late) {
+        await this.releaseInflight(cacheKey, candidate);
+        return { hit: late };
+      }
+    }
+    return { hit: null, taskId, claimed: taskId === candidate };
+  }
+
   /** Clears the in-flight marker if it still names `taskId`. */
   async releaseInflight(cacheKey: string, taskId: string): Promise<void> {
     await this.redis.eval(RELEASE_IF_EQUAL, 1, this.inflightKey(cacheKey), taskId);
