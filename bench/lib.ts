@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { decodeFile } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
 import { baseEnv, freePort, spawnWorker, startRedis, stopProcess, Client, type TestRedis, type TestWorker } from '../apps/gateway/test/harness.js';
+import { rng } from '@voxfleet/testkit';
 
 export const SR = 16000;
 /** requests are 16-bit WAV at this rate, so the worker decodes them with ffmpeg (resampling), like any upload that is not 16 kHz PCM */
@@ -88,17 +89,7 @@ export async function loadClips(): Promise<ClipSet> {
   return { real, long, ten };
 }
 
-/** deterministic PRNG (mulberry32) */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 /** linear resampling to UPLOAD_RATE (payload only; the worker resamples back with ffmpeg) */
 function resample(x: Float32Array, to: number): Float32Array {

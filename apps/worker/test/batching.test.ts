@@ -4,18 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MicroBatcher, planGroups, type BatchInfo } from '../src/batcher.js';
+import { rng } from '@voxfleet/testkit';
 
-/** deterministic PRNG (mulberry32) */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

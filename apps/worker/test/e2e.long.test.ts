@@ -22,6 +22,7 @@ import { fleetKeys } from '@voxfleet/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, baseEnv, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker } from '../../gateway/test/harness.js';
 import type { RunningGateway } from '../../gateway/src/index.js';
+import { rng } from '@voxfleet/testkit';
 
 const SR = 16000;
 const HELDOUT = join(REPO_ROOT, 'fixtures/heldout');
@@ -36,17 +37,6 @@ interface Placed {
   end: number;
 }
 
-/** deterministic PRNG (mulberry32) */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const cer = (hyp: string, ref: string): number => rate(charErrors(hyp, ref));
 

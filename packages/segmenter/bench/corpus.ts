@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { decodeFile } from '@voxfleet/audio';
+import { rng } from '@voxfleet/testkit';
 
 export const FIXTURES = new URL('../../../fixtures/', import.meta.url).pathname;
 
@@ -53,17 +54,7 @@ export function withActive(name: string, text: string, samples: Float32Array): C
   return { name, text, samples, activeStart: Math.max(0, first) * f, activeEnd: (last + 1) * f };
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export type Background = 'silence' | 'roomtone' | 'noisy' | 'bursts' | 'switching' | 'hum';
 

@@ -1,18 +1,9 @@
 /** Synthetic test signals with known speech boundaries (16 kHz). */
 
+import { rng } from '@voxfleet/testkit';
 export const SR = 16000;
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export const dbToAmp = (db: number): number => Math.pow(10, db / 20);
 
