@@ -12,13 +12,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
+import { DEFAULT_REDIS_PORT, REPO_ROOT, gatewayConfigFromEnv, ConfigError } from '@voxfleet/config';
+import { Redis } from 'ioredis';
+
 /** A path as short as possible for printing: relative inside the repository, else absolute. */
 function shown(p: string): string {
   const r = relative(REPO_ROOT, p);
   return r && !r.startsWith('..') ? r : p;
 }
-import { DEFAULT_REDIS_PORT, REPO_ROOT, gatewayConfigFromEnv, ConfigError } from '@voxfleet/config';
-import { Redis } from 'ioredis';
 
 interface Child {
   name: string;
