@@ -179,6 +179,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=400)
     ap.add_argument("--eval-every", type=float, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--anneal-minutes", type=float, default=0,
+                    help="decay the learning rate linearly to zero over the last N minutes")
     ap.add_argument("--init-onnx", help="warm start from an exported fp32 model (weights, CMVN, step) "
                     "when the run has no last.pt, e.g. models/voxfleet-en-char-ctc/model.onnx")
     args = ap.parse_args()
@@ -222,6 +224,9 @@ def main() -> None:
             x, lens, y, ylens = collate([utts[i] for i in b], neg_mean, inv_std, rng)
             s = state["step"]
             lr = args.lr * min((s + 1) / args.warmup, math.sqrt(args.warmup / (s + 1)))
+            left = args.minutes * 60 - state["elapsed"]
+            if args.anneal_minutes > 0 and left < args.anneal_minutes * 60:
+                lr *= max(0.02, left / (args.anneal_minutes * 60))
             if "restart_step" in state:  # short re-warm-up: the optimizer state starts empty
                 lr *= min(1.0, (s + 1 - state["restart_step"]) / 100)
             for g in opt.param_groups:
