@@ -20,16 +20,20 @@ from onnx import TensorProto, helper, numpy_helper
 def quantize(src: str, dst: str) -> None:
     m = onnx.load(src)
     g = m.graph
-    inits = {i.name: i for i in g.initializer}
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer if i.data_type == TensorProto.FLOAT}
+    # Exports without constant folding feed MatMul a Transpose of the weight: fold it here.
+    for node in g.node:
+        if node.op_type == "Transpose" and node.input[0] in inits:
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            inits[node.output[0]] = np.transpose(inits[node.input[0]], perm)
     new_nodes = []
     count = 0
     for node in g.node:
         w_name = node.input[1] if node.op_type == "MatMul" and len(node.input) == 2 else None
-        w = inits.get(w_name) if w_name else None
-        if w is None or len(w.dims) != 2 or w.data_type != TensorProto.FLOAT:
+        wf = inits.get(w_name) if w_name else None
+        if wf is None or wf.ndim != 2:
             new_nodes.append(node)
             continue
-        wf = numpy_helper.to_array(w)
         scale = np.maximum(np.abs(wf).max(axis=0), 1e-8) / 127.0  # per output column
         wq = np.clip(np.round(wf / scale), -127, 127).astype(np.int8)
         p = f"{node.name or w_name}_q{count}"
@@ -49,6 +53,11 @@ def quantize(src: str, dst: str) -> None:
         ]
     del g.node[:]
     g.node.extend(new_nodes)
+    used = {i for n in g.node for i in n.input}
+    # Drop Transpose nodes whose outputs nothing reads any more, then unused initializers.
+    live = [n for n in g.node if not (n.op_type == "Transpose" and not any(o in used for o in n.output))]
+    del g.node[:]
+    g.node.extend(live)
     used = {i for n in g.node for i in n.input}
     keep = [i for i in g.initializer if i.name in used]
     del g.initializer[:]

@@ -2,7 +2,7 @@
  * npm run bench:engine [-- --threads N --rounds N]
  * CPU RTFx of the engine (audio seconds ÷ processing seconds, after warm-up)
  * at batch 1, 4 and 8 for every precision the default model ships, in one run.
- * Clips: the held-out synthetic fixtures plus the real English clips.
+ * Clips: the held-out synthetic fixtures plus the real English clips, sorted by length.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,18 +19,20 @@ async function clips(): Promise<Float32Array[]> {
     const names = (await readdir(join(ROOT, dir)).catch(() => [])).filter((n) => /\.(wav|flac)$/.test(n)).sort();
     for (const n of names) if (dir.includes('heldout') || n.startsWith('en-')) out.push(await decodeFile(join(ROOT, dir, n)));
   }
-  return out;
+  // Sorted by length, as the worker's batcher groups them: padding stays small.
+  return out.sort((a, b) => a.length - b.length);
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { threads: { type: 'string', default: '0' }, rounds: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({ options: { threads: { type: 'string', default: '0' }, rounds: { type: 'string', default: '5' } } });
   const base = asrConfigFromEnv(process.env, { provider: 'cpu', threads: Number(values.threads) });
   const audio = await clips();
   const audioSec = audio.reduce((a, s) => a + s.length / 16000, 0);
   const rounds = Number(values.rounds);
   console.log(`${audio.length} clips, ${audioSec.toFixed(1)} s of audio, ${rounds} timed rounds; ${cpus()[0]?.model} × ${cpus().length}`);
   const rows: string[] = [];
-  const variants = await listVariants(base.modelPath);
+  // fp32 first: it is the baseline of the ratio column.
+  const variants = (await listVariants(base.modelPath)).sort((a, b) => Number(b.precision === 'fp32') - Number(a.precision === 'fp32'));
   const baseline: Record<number, number> = {};
   for (const v of variants) {
     const engine = await AsrEngine.start({ ...base, precision: v.precision });
