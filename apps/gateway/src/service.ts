@@ -301,6 +301,7 @@ export class JobService {
         // Picked up by a worker meanwhile (locked): abort it there instead.
       }
     }
+    await redis.set(keys.cancelled(taskId), '1', 'EX', this.d.config.storage.retentionSec);
     await redis.publish(keys.cancelChannel, JSON.stringify({ taskId, reason: 'cancelled by client' }));
   }
 

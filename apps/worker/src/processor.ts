@@ -253,8 +253,10 @@ export function createProcessor(deps: ProcessorDeps) {
     const batchSizes: number[] = [];
     try {
       await job.updateProgress(5);
+      // A cancel published before this processor was running reaches it only through the marker.
+      if (await redis.exists(keys.cancelled(taskId))) throw new CancelledError('cancelled');
       const { transcript, durationSec } = await transcribeFile(job, data, abort, timing, batchSizes);
-      if (abort.aborted) throw new CancelledError('cancelled');
+      if (abort.aborted || (await redis.exists(keys.cancelled(taskId)))) throw new CancelledError('cancelled');
       await job.updateProgress(95);
 
       const completedAt = Date.now();

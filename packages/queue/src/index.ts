@@ -115,6 +115,9 @@ export function fleetKeys(prefix: string) {
     eventsChannel: `${prefix}:events`,
     /** `{"taskId","reason"}`: abort the task wherever it is running */
     cancelChannel: `${prefix}:cancel`,
+    /** set before the cancel message is published: a worker that missed the message (it had fetched the
+     * task but not started it yet) still sees the cancel before it completes the task */
+    cancelled: (taskId: string) => `${prefix}:cancelled:${taskId}`,
   };
 }
 export type FleetKeys = ReturnType<typeof fleetKeys>;
