@@ -22,7 +22,7 @@ import { fleetKeys } from '@voxfleet/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, baseEnv, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker } from '../../gateway/test/harness.js';
 import type { RunningGateway } from '../../gateway/src/index.js';
-import { rng } from '@voxfleet/testkit';
+import { concatWithGaps, type Placed } from '@voxfleet/testkit';
 
 const SR = 16000;
 const HELDOUT = join(REPO_ROOT, 'fixtures/heldout');
@@ -30,12 +30,6 @@ const PICK = [0, 1, 5, 7, 12, 14, 20, 24, 28, 36];
 const WINDOW = 0.5;
 const MAX_FRAMES = 600;
 const keys = fleetKeys('voxfleet');
-
-interface Placed {
-  text: string;
-  start: number;
-  end: number;
-}
 
 
 const cer = (hyp: string, ref: string): number => rate(charErrors(hyp, ref));
@@ -56,33 +50,12 @@ describe('long audio through the worker (segmenter + batcher + stitch)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { file: string; text: string });
-    const r = rng(7);
-    const pieces: Float32Array[] = [];
-    placed = [];
-    let pos = 0;
-    const gap = (k: number): Float32Array => {
-      const g = new Float32Array(Math.round((1 + 2 * r()) * SR));
-      const level = k % 3 === 0 ? 0 : k % 3 === 1 ? 0.002 : 0.004; // silence, −57 dBFS, −51 dBFS noise
-      for (let i = 0; i < g.length; i++) g[i] = level * Math.sqrt(3) * (r() * 2 - 1);
-      return g;
-    };
-    for (const [k, idx] of PICK.entries()) {
-      const m = manifest[idx]!;
-      const g = gap(k);
-      pieces.push(g);
-      pos += g.length;
-      const clip = await decodeFile(join(HELDOUT, m.file));
-      pieces.push(clip);
-      placed.push({ text: m.text, start: pos / SR, end: (pos + clip.length) / SR });
-      pos += clip.length;
-    }
-    pieces.push(gap(PICK.length));
-    const all = new Float32Array(pieces.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of pieces) {
-      all.set(p, o);
-      o += p.length;
-    }
+    const clips = await Promise.all(
+      PICK.map(async (idx) => ({ text: manifest[idx]!.text, samples: await decodeFile(join(HELDOUT, manifest[idx]!.file)) })),
+    );
+    const joined = concatWithGaps(clips, 7);
+    placed = joined.placed;
+    const all = joined.samples;
     durationSec = all.length / SR;
 
     varDir = await mkdtemp(join(tmpdir(), 'voxfleet-long-'));

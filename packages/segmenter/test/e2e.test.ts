@@ -20,18 +20,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '@voxfleet/audio';
 import { AsrEngine, DEFAULT_MODEL_DIR, charErrors, normalizeForScoring, rate } from '@voxfleet/asr';
 import { transcribeLong, type LongProgress, type LongTranscript } from '../src/index.js';
-import { SR, rng } from './synth.js';
+import { concatWithGaps, type Placed } from '@voxfleet/testkit';
+import { SR } from './synth.js';
 
 const HELDOUT = new URL('../../../fixtures/heldout/', import.meta.url).pathname;
 /** varied voices, lengths, clean and augmented; no two with the same text */
 const PICK = [0, 1, 5, 7, 12, 14, 20, 24, 28, 36];
 const WINDOW = 0.5;
-
-interface Placed {
-  text: string;
-  start: number;
-  end: number;
-}
 
 function wav16(samples: Float32Array): Uint8Array {
   const data = Buffer.alloc(samples.length * 2);
@@ -79,33 +74,12 @@ describe('transcribeLong end to end (default model, ffmpeg)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { file: string; text: string });
-    const r = rng(2024);
-    const pieces: Float32Array[] = [];
-    placed = [];
-    let pos = 0;
-    const gap = (k: number): Float32Array => {
-      const g = new Float32Array(Math.round((1 + 2 * r()) * SR));
-      const level = k % 3 === 0 ? 0 : k % 3 === 1 ? 0.002 : 0.004; // silence, −57 dBFS, −51 dBFS noise
-      for (let i = 0; i < g.length; i++) g[i] = level * Math.sqrt(3) * (r() * 2 - 1);
-      return g;
-    };
-    for (const [k, idx] of PICK.entries()) {
-      const m = manifest[idx]!;
-      const g = gap(k);
-      pieces.push(g);
-      pos += g.length;
-      const clip = await decodeFile(HELDOUT + m.file); // FLAC: ffmpeg
-      pieces.push(clip);
-      placed.push({ text: m.text, start: pos / SR, end: (pos + clip.length) / SR });
-      pos += clip.length;
-    }
-    pieces.push(gap(PICK.length));
-    const all = new Float32Array(pieces.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of pieces) {
-      all.set(p, o);
-      o += p.length;
-    }
+    const clips = await Promise.all(
+      PICK.map(async (idx) => ({ text: manifest[idx]!.text, samples: await decodeFile(HELDOUT + manifest[idx]!.file) })),
+    );
+    const joined = concatWithGaps(clips, 2024);
+    placed = joined.placed;
+    const all = joined.samples;
     await writeFile(join(dir, 'long.wav'), wav16(all));
 
     engine = await AsrEngine.start({ modelPath: process.env.VOXFLEET_MODEL || DEFAULT_MODEL_DIR, provider: 'cpu', precision: 'fp32', threads: 1 });
