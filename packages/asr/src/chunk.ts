@@ -3,7 +3,7 @@
  * on utterances of a few seconds), at the quietest point of each window, and
  * stitches per-piece transcripts back with absolute timestamps.
  */
-import type { Segment, TokenTiming, Transcript } from './ctc.js';
+import { round3, transcriptOf, type Segment, type TokenTiming, type Transcript } from './ctc.js';
 
 export interface Piece {
   /** sample offset in the original audio */
@@ -57,14 +57,5 @@ export function stitch(parts: { offsetSec: number; transcript: Transcript }[], d
     segments.push(...shift(transcript.segments, offsetSec));
     tokens.push(...shift(transcript.tokens, offsetSec));
   }
-  return {
-    text: segments.map((s) => s.text).join(' '),
-    segments,
-    tokens,
-    durationSec: round3(durationSec),
-  };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
+  return transcriptOf(segments, tokens, durationSec);
 }

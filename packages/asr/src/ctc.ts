@@ -144,14 +144,15 @@ export function decodeCtc(
     }
     if (SENTENCE_END.test(w.text)) seg = undefined;
   }
-  return {
-    text: segments.map((s) => s.text).join(' '),
-    segments,
-    tokens,
-    durationSec: round3(durationSec),
-  };
+  return transcriptOf(segments, tokens, durationSec);
 }
 
-function round3(x: number): number {
+/** A transcript from its segments and tokens: the text is the segments' text joined. */
+export function transcriptOf(segments: Segment[], tokens: TokenTiming[], durationSec: number): Transcript {
+  return { text: segments.map((s) => s.text).join(' '), segments, tokens, durationSec: round3(durationSec) };
+}
+
+/** Milliseconds precision for timestamps. */
+export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
