@@ -28,7 +28,7 @@ import { ApiError, notFound } from './errors.js';
 import { inspectArchive, type Manifest, type ManifestEntry } from './manifest.js';
 import { parseFormat, renderTranscript, type TranscriptFormat } from './render.js';
 import { scoreTranscript, type Score } from './scoring.js';
-import { DEFAULT_PRIORITY, finalRecord, newJobId, parseLanguage, parsePriority, type JobService, type ServiceDeps } from './service.js';
+import { DEFAULT_PRIORITY, cachedFields, finalRecord, newJobId, parseLanguage, parsePriority, type JobService, type ServiceDeps } from './service.js';
 
 /** Batch jobs rank behind single uploads of default priority, so interactive requests are not stuck behind an archive. */
 export const BATCH_DEFAULT_PRIORITY = 75;
@@ -324,18 +324,7 @@ export class BatchService {
     });
     const cachedRecord = (m: ManifestEntry, cacheKey: string, hit: CachedResult, now: number, dedup: boolean): JobRecord => {
       const r = entryRecord(m, cacheKey, hit.result.durationSec, posix.extname(m.path).slice(1).toLowerCase() || 'unknown', 'unknown', now);
-      return {
-        ...r,
-        taskId: hit.taskId,
-        status: 'completed',
-        final: true,
-        cached: true,
-        startedAt: now,
-        completedAt: now,
-        result: hit.result,
-        ...(hit.processing ? { processing: hit.processing } : {}),
-        batch: { ...r.batch!, ...(dedup ? { dedup: true } : {}) },
-      };
+      return { ...r, ...cachedFields(hit, now), batch: { ...r.batch!, ...(dedup ? { dedup: true } : {}) } };
     };
 
     const pushJob = (record: JobRecord, attach = false, task?: ChunkItem['task']): void => {

@@ -23,6 +23,7 @@ import {
   type BlobStore,
   type JobRecord,
   type JobStatus,
+  type CachedResult,
   type JobStore,
   type ResultCache,
   type ResultStore,
@@ -105,6 +106,20 @@ export function parsePriority(v: string | undefined): number | null {
 export const DEFAULT_PRIORITY = 50;
 
 /** The final record for a job whose task reached `outcome`. */
+/** The fields of a job answered from the result cache: completed at once, no task runs for it. */
+export function cachedFields(hit: CachedResult, now: number): Pick<JobRecord, 'taskId' | 'status' | 'final' | 'cached' | 'startedAt' | 'completedAt' | 'result' | 'processing'> {
+  return {
+    taskId: hit.taskId,
+    status: 'completed',
+    final: true,
+    cached: true,
+    startedAt: now,
+    completedAt: now,
+    result: hit.result,
+    ...(hit.processing ? { processing: hit.processing } : {}),
+  };
+}
+
 export function finalRecord(record: JobRecord, outcome: TaskOutcome): JobRecord {
   if (outcome.status === 'completed') {
     return { ...record, status: 'completed', final: true, startedAt: outcome.startedAt, completedAt: outcome.completedAt, result: outcome.result, processing: outcome.processing };
@@ -177,18 +192,7 @@ export class JobService {
     const hit = found.hit;
     if (hit) {
       await blobs.delete(blob.key);
-      const record: JobRecord = {
-        ...base,
-        taskId: hit.taskId,
-        blobKey: '',
-        status: 'completed',
-        final: true,
-        cached: true,
-        startedAt: now,
-        completedAt: now,
-        result: hit.result,
-        ...(hit.processing ? { processing: hit.processing } : {}),
-      };
+      const record: JobRecord = { ...base, blobKey: '', ...cachedFields(hit, now) };
       await jobs.create(record, { attach: false });
       return { httpStatus: 200, job: this.toView(record, 100) };
     }

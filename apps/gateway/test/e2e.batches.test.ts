@@ -6,7 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@voxfleet/config';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackSecretForKey, type RunningGateway } from '../src/index.js';
 import { scoreTranscript } from '../src/scoring.js';
 import { patchBytes, tarOf, unzip, zipOf, type ArchiveItem } from './archives.js';
-import { CLIP, Client, FIXTURES, baseEnv, fixtureSamples, hstat, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker } from './harness.js';
+import { CLIP, Client, FIXTURES, baseEnv, fixtureSamples, hstat, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker, stopStack } from './harness.js';
 
 const keys = fleetKeys('voxfleet');
 const KEY = 'batch-test-key-0123456789abcdef';
@@ -70,12 +70,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
     samples = await fixtureSamples();
   }, 180_000);
 
-  afterAll(async () => {
-    await worker?.stop();
-    await gw?.close();
-    await redis?.stop();
-    if (varDir) await rm(varDir, { recursive: true, force: true });
-  }, 60_000);
+  afterAll(() => stopStack({ worker, gw, redis, varDir }), 60_000);
 
   it('rejects hostile and broken archives with the right error and leaves no jobs, batches or blobs behind', async () => {
     const wav = new Uint8Array(await readFile(CLIP));

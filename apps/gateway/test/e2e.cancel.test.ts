@@ -3,13 +3,13 @@
  * queue and never runs; a processing job is aborted on its worker, which
  * stays healthy.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fleetKeys } from '@voxfleet/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../src/index.js';
-import { Client, baseEnv, distinctClips, fixtureSamples, hstat, spawnWorker, startRedis, startTestGateway, type TestRedis, type TestWorker } from './harness.js';
+import { Client, baseEnv, distinctClips, fixtureSamples, hstat, spawnWorker, startRedis, startTestGateway, type TestRedis, type TestWorker, stopStack } from './harness.js';
 
 const keys = fleetKeys('voxfleet');
 
@@ -32,12 +32,7 @@ describe('cancel (redis + gateway + a worker started later)', () => {
     samples = await fixtureSamples('en-librispeech-1995-1837-0001.wav');
   }, 60_000);
 
-  afterAll(async () => {
-    await worker?.stop();
-    await gw?.close();
-    await redis?.stop();
-    if (varDir) await rm(varDir, { recursive: true, force: true });
-  }, 60_000);
+  afterAll(() => stopStack({ worker, gw, redis, varDir }), 60_000);
 
   it('is not ready without a worker', async () => {
     const r = await api.get('/readyz');

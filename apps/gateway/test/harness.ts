@@ -75,6 +75,14 @@ export interface TestWorker {
   stop(): Promise<number | null>;
 }
 
+/** Stops what a test started (any part may be missing if set-up failed) and removes its var dir. */
+export async function stopStack(parts: { worker?: TestWorker; gw?: RunningGateway; redis?: TestRedis; varDir?: string }): Promise<void> {
+  await parts.worker?.stop();
+  await parts.gw?.close();
+  await parts.redis?.stop();
+  if (parts.varDir) await rm(parts.varDir, { recursive: true, force: true });
+}
+
 export function baseEnv(redisUrl: string, varDir: string): Record<string, string> {
   return {
     VOXFLEET_REDIS_URL: redisUrl,

@@ -12,7 +12,7 @@
  * its own clip's time window and closer to it than to any other window's,
  * which proves order and absolute timestamps. No timing assertions.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { charErrors, rate } from '@voxfleet/asr';
@@ -20,7 +20,7 @@ import { decodeFile } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
 import { fleetKeys } from '@voxfleet/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, baseEnv, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker } from '../../gateway/test/harness.js';
+import { Client, baseEnv, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker, stopStack } from '../../gateway/test/harness.js';
 import type { RunningGateway } from '../../gateway/src/index.js';
 import { concatWithGaps, type Placed } from '@voxfleet/testkit';
 
@@ -69,12 +69,7 @@ describe('long audio through the worker (segmenter + batcher + stitch)', () => {
     job = await api.waitFinal(created.body.id, 20);
   }, 300_000);
 
-  afterAll(async () => {
-    await worker?.stop();
-    await gw?.close();
-    await redis?.stop();
-    if (varDir) await rm(varDir, { recursive: true, force: true });
-  }, 60_000);
+  afterAll(() => stopStack({ worker, gw, redis, varDir }), 60_000);
 
   it('completes, segmented into pieces that went through the batcher', () => {
     expect(job.status, JSON.stringify(job.error)).toBe('completed');
