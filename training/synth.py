@@ -132,16 +132,17 @@ def make_shard(args: tuple[str, int, int, list[str]]) -> str:
     return path
 
 
-def make_test(out_dir: str, count: int, sentences: list[str]) -> None:
-    wav_dir = os.path.join(out_dir, "test")
+def make_test(out_dir: str, count: int, sentences: list[str], name: str = "test", first_seed: int = 0) -> None:
+    wav_dir = os.path.join(out_dir, name)
+    prefix = "heldout" if name == "test" else name
     os.makedirs(wav_dir, exist_ok=True)
     rows = []
     for i in range(count):
         # Every fourth test utterance is clean (no noise/reverb), the rest augmented like training.
-        audio, meta = utterance(i, sentences, TEST_VOICES, clean=(i % 4 == 0))
-        name = f"heldout-{i:04d}.wav"
-        write_wav(os.path.join(wav_dir, name), audio)
-        rows.append({"file": name, **meta, "clean": i % 4 == 0, "duration": len(audio) / SR})
+        audio, meta = utterance(first_seed + i, sentences, TEST_VOICES, clean=(i % 4 == 0))
+        file = f"{prefix}-{i:04d}.wav"
+        write_wav(os.path.join(wav_dir, file), audio)
+        rows.append({"file": file, **meta, "clean": i % 4 == 0, "duration": len(audio) / SR})
     with open(os.path.join(wav_dir, "manifest.jsonl"), "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
@@ -154,6 +155,9 @@ def main() -> None:
     ap.add_argument("--first-shard", type=int, default=0)
     ap.add_argument("--shard-size", type=int, default=500)
     ap.add_argument("--test", type=int, default=300, help="held-out utterances (0: none)")
+    ap.add_argument("--dev", type=int, default=0,
+                    help="utterances for a dev set in <out>/dev: held-out voices and sentences like the "
+                         "test set, other seeds; for tuning decoder weights without touching the test set")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     import torch
@@ -168,6 +172,8 @@ def main() -> None:
                    "train_voices": len(TRAIN_VOICES)}, f, indent=1)
     if args.test:
         make_test(args.out, args.test, test)
+    if args.dev:
+        make_test(args.out, args.dev, test, name="dev", first_seed=500_000)
     jobs = [(args.out, s, args.shard_size, train) for s in range(args.first_shard, args.first_shard + args.shards)]
     if args.workers > 1:
         from multiprocessing import Pool

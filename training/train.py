@@ -181,6 +181,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--anneal-minutes", type=float, default=0,
                     help="decay the learning rate linearly to zero over the last N minutes")
+    ap.add_argument("--dropout", type=float, default=0.1,
+                    help="dropout in every block (0 trains ~1.45x faster per step; use it while underfitting)")
+    ap.add_argument("--rewarm", action="store_true",
+                    help="when resuming last.pt, ramp the learning rate up again over 100 steps")
     ap.add_argument("--init-onnx", help="warm start from an exported fp32 model (weights, CMVN, step) "
                     "when the run has no last.pt, e.g. models/voxfleet-en-char-ctc/model.onnx")
     args = ap.parse_args()
@@ -191,7 +195,7 @@ def main() -> None:
     seen: dict = {}
     utts = load_shards(args.data, seen)
     test = load_test(args.data)
-    net = M.CharConformerCTC(len(textgen.VOCAB))
+    net = M.CharConformerCTC(len(textgen.VOCAB), dropout=args.dropout)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     state = {"step": 0, "best_cer": 1.0, "elapsed": 0.0, "log": []}
     last = os.path.join(args.run, "last.pt")
@@ -201,6 +205,8 @@ def main() -> None:
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
         neg_mean, inv_std = ck["neg_mean"], ck["inv_std"]
+        if args.rewarm:
+            state["restart_step"] = state["step"]
     elif args.init_onnx:
         neg_mean, inv_std, step = warm_start(net, args.init_onnx)
         state["step"] = step
