@@ -1,7 +1,11 @@
 /**
- * npm run eval [-- --heldout DIR] [--json] [--precision P]
+ * npm run eval [-- --heldout DIR] [--json] [--precision P] [--decoder greedy|beam]
  * Accuracy table of the engine: the held-out synthetic set (voices and
  * sentences never used in training) and the real human clips of fixtures/audio.
+ *
+ * npm run eval -- --tune "alpha,beta;alpha,beta…" --heldout training/data/dev
+ * Scores beam search with the model's LM at each weight pair on a dev set
+ * (runs the model once, decodes many times) — tune on dev, never on test.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import {
   AsrEngine,
+  CtcModel,
   asrConfigFromEnv,
   charErrors,
   rate,
@@ -85,15 +90,22 @@ async function main(): Promise<void> {
       precision: { type: 'string' },
       model: { type: 'string' },
       batch: { type: 'string', default: '8' },
+      decoder: { type: 'string' },
+      tune: { type: 'string' },
     },
   });
-  const engine = await AsrEngine.start(
-    asrConfigFromEnv(process.env, {
-      provider: 'cpu',
-      ...(values.precision ? { precision: values.precision as never } : {}),
-      ...(values.model ? { modelPath: values.model } : {}),
-    }),
-  );
+  const config = asrConfigFromEnv(process.env, {
+    provider: 'cpu',
+    ...(values.precision ? { precision: values.precision as never } : {}),
+    ...(values.model ? { modelPath: values.model } : {}),
+    ...(values.decoder ? { decoder: values.decoder as never } : {}),
+  });
+  if (values.tune) {
+    if (!values.heldout) throw new Error('--tune needs --heldout DIR (a dev set, not the test set)');
+    await tune(config, values.heldout, values.tune, Number(values.batch));
+    return;
+  }
+  const engine = await AsrEngine.start(config);
   const batch = Number(values.batch);
   const results: Scored[] = [];
   try {
@@ -124,7 +136,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ model: r.modelId, precision: r.precision, provider: r.provider, results }, null, 2));
     return;
   }
-  console.log(`model ${r.modelId}, ${r.precision} on ${r.provider}\n`);
+  console.log(`model ${r.modelId}, ${r.precision} on ${r.provider}, decoder ${r.decoder}\n`);
   console.log('| set | utterances | audio (s) | CER | WER |');
   console.log('| --- | ---: | ---: | ---: | ---: |');
   for (const s of results) {
@@ -132,6 +144,47 @@ async function main(): Promise<void> {
   }
   console.log('\nexamples (reference → hypothesis):');
   for (const s of results.filter((r) => !r.set.includes(' only'))) for (const e of s.examples) console.log(`  ${s.set} ${e.file}\n    ref: ${e.ref}\n    hyp: ${e.hyp}`);
+}
+
+/** CER/WER of beam search with the model's LM at each "alpha,beta" pair; greedy first for reference. */
+async function tune(config: Parameters<typeof CtcModel.load>[0], dir: string, grid: string, batch: number): Promise<void> {
+  const model = await CtcModel.load({ ...config, decoder: 'beam' });
+  const active = model.activeDecoder;
+  if (active.kind !== 'beam' || !active.options.lm) throw new Error(`${config.modelPath} has no language model (decoder.json)`);
+  const rows = await manifest(dir);
+  const utts: { scores: Float32Array; durationSec: number; ref: string }[] = [];
+  for (let i = 0; i < rows.length; i += batch) {
+    const group = rows.slice(i, i + batch);
+    const audio = await Promise.all(group.map((r) => decodeFile(join(dir, r.file))));
+    const scores = await model.scores(audio.map((a) => model.features(a)));
+    scores.forEach((u, k) => {
+      const own = u.scores.slice(u.offset, u.offset + u.frames * model.meta.vocab.tokens.length);
+      utts.push({ scores: own, durationSec: audio[k]!.length / 16000, ref: group[k]!.text });
+    });
+  }
+  const score = (decoder: Parameters<CtcModel['decode']>[2]): { cer: number; wer: number; ms: number } => {
+    const t0 = performance.now();
+    const hyps = utts.map((u) => model.decode({ scores: u.scores, offset: 0, frames: u.scores.length / model.meta.vocab.tokens.length }, u.durationSec, decoder).text);
+    const ms = performance.now() - t0;
+    return {
+      cer: rate(sumCounts(hyps.map((h, i) => charErrors(h, utts[i]!.ref)))),
+      wer: rate(sumCounts(hyps.map((h, i) => wordErrors(h, utts[i]!.ref)))),
+      ms,
+    };
+  };
+  const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+  console.log(`model ${model.report.modelId}, dev set ${dir} (${utts.length} utterances)\n`);
+  console.log('| decoder | alpha | beta | CER | WER | decode ms |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const g = score({ kind: 'greedy' });
+  console.log(`| greedy | | | ${pct(g.cer)} | ${pct(g.wer)} | ${g.ms.toFixed(0)} |`);
+  for (const pair of grid.split(';').filter(Boolean)) {
+    const [alpha, beta] = pair.split(',').map(Number);
+    if (!Number.isFinite(alpha) || !Number.isFinite(beta)) throw new Error(`bad pair "${pair}" (want alpha,beta)`);
+    const r = score({ kind: 'beam', options: { ...active.options, alpha: alpha!, beta: beta! } });
+    console.log(`| beam ${active.options.beamWidth} + LM | ${alpha} | ${beta} | ${pct(r.cer)} | ${pct(r.wer)} | ${r.ms.toFixed(0)} |`);
+  }
+  await model.release();
 }
 
 main().catch((err: unknown) => {

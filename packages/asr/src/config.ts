@@ -21,6 +21,13 @@ export const asrConfigSchema = z.object({
   /** a pause at least this long starts a new transcript segment */
   segmentGapSec: z.number().positive().default(0.6),
   maxSegmentSec: z.number().positive().default(10),
+  /** auto: beam search with the model directory's LM (decoder.json) when it has one, else greedy */
+  decoder: z.enum(['auto', 'greedy', 'beam']).default('auto'),
+  /** an ARPA file (plain or .gz) overriding decoder.json's; "none" for beam search without LM */
+  lmPath: z.string().min(1).optional(),
+  lmAlpha: z.number().min(0).optional(),
+  lmBeta: z.number().optional(),
+  beamWidth: z.number().int().min(1).max(1024).optional(),
 });
 
 export type AsrConfig = z.infer<typeof asrConfigSchema>;
@@ -28,7 +35,10 @@ export type AsrConfigInput = z.input<typeof asrConfigSchema>;
 
 export const DEFAULT_MODEL_DIR = new URL('../../../models/voxfleet-en-char-ctc/', import.meta.url).pathname;
 
-/** Reads VOXFLEET_MODEL, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID. */
+/**
+ * Reads VOXFLEET_MODEL, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
+ * VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH.
+ */
 export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
   const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
   return asrConfigSchema.parse({
@@ -37,6 +47,11 @@ export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides
     precision: env.VOXFLEET_PRECISION || undefined,
     threads: num(env.VOXFLEET_THREADS),
     deviceId: num(env.VOXFLEET_DEVICE_ID),
+    decoder: env.VOXFLEET_DECODER || undefined,
+    lmPath: env.VOXFLEET_LM || undefined,
+    lmAlpha: num(env.VOXFLEET_LM_ALPHA),
+    lmBeta: num(env.VOXFLEET_LM_BETA),
+    beamWidth: num(env.VOXFLEET_BEAM_WIDTH),
     ...overrides,
   });
 }

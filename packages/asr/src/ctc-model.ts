@@ -5,7 +5,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { AsrConfig, Precision, Provider } from './config.js';
+import { beamSearchPath, type BeamOptions } from './beam.js';
 import { decodeCtc, greedyPath, type Transcript } from './ctc.js';
+import { describeDecoder, decoderTag, resolveDecoder, type DecoderSpec } from './decoder.js';
+import { ArpaLm } from './lm/arpa.js';
 import { float32ToHalf, halfToFloat32 } from './fp16.js';
 import { FrontEnd, lfrFrameCount } from './frontend/index.js';
 import { modelMetaFrom, type ModelMeta } from './model-meta.js';
@@ -27,7 +30,10 @@ export interface Calibration {
 }
 
 export interface LoadReport {
+  /** the ONNX metadata's model_id, plus a tag naming the decoder when it is not greedy */
   modelId: string;
+  /** e.g. "greedy" or "beam 16, LM lm.arpa.gz (alpha 0.5, beta 2)" */
+  decoder: string;
   file: string;
   provider: Provider;
   precision: Precision;
@@ -37,6 +43,21 @@ export interface LoadReport {
 
 const AUTO_PROVIDERS: Provider[] = ['cuda', 'webgpu', 'cpu'];
 
+/** The decoder a model runs with: greedy, or beam search (with its LM loaded once). */
+export type Decoder = { kind: 'greedy' } | { kind: 'beam'; options: BeamOptions };
+
+async function loadDecoder(spec: DecoderSpec): Promise<Decoder> {
+  if (spec.kind === 'greedy') return spec;
+  return { kind: 'beam', options: { ...spec.options, ...(spec.lmPath ? { lm: await ArpaLm.load(spec.lmPath) } : {}) } };
+}
+
+/** Per-utterance log-probability rows of a batch: `scores` from `offset`, `frames × vocab`. */
+export interface UtteranceScores {
+  scores: Float32Array;
+  offset: number;
+  frames: number;
+}
+
 export class CtcModel {
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -44,6 +65,7 @@ export class CtcModel {
     readonly frontEnd: FrontEnd,
     readonly report: LoadReport,
     private readonly config: AsrConfig,
+    private readonly decoder: Decoder,
   ) {}
 
   /** Opens the model once; with provider/precision "auto" it measures every runnable pair and keeps the fastest. */
@@ -72,6 +94,8 @@ export class CtcModel {
       scale: meta.scale,
       ...(meta.cmvn ? { cmvn: meta.cmvn } : {}),
     });
+    const decoderSpec = await resolveDecoder(config);
+    const decoder = await loadDecoder(decoderSpec);
     const calibration: Calibration[] = [];
     let best: { model: CtcModel; ms: number } | undefined;
     const candidates = providers.flatMap((provider) => wanted.map((variant) => ({ provider, variant })));
@@ -87,14 +111,15 @@ export class CtcModel {
         continue;
       }
       const report: LoadReport = {
-        modelId: meta.modelId,
+        modelId: meta.modelId + decoderTag(decoderSpec),
+        decoder: describeDecoder(decoderSpec),
         file: variant.file,
         provider,
         precision: variant.precision,
         loadMs: 0,
         calibration,
       };
-      const model = new CtcModel(session, meta, frontEnd, report, config);
+      const model = new CtcModel(session, meta, frontEnd, report, config, decoder);
       if (candidates.length === 1) {
         best = { model, ms: 0 };
         break;
@@ -191,25 +216,38 @@ export class CtcModel {
     return { scores, frames, vocab };
   }
 
-  /** Runs one padded batch and decodes every utterance. `durations` in seconds, for the transcript. */
-  async inferFeatures(batch: Features[], durations: number[]): Promise<Transcript[]> {
+  /** Runs one padded batch; the CTC scores of each utterance (padding and prefix positions left out). */
+  async scores(batch: Features[]): Promise<UtteranceScores[]> {
     if (batch.length === 0) return [];
     const { scores, frames, vocab } = await this.runLogits(batch);
     const skip = this.meta.prefixFrames;
-    return batch.map((f, i) => {
-      const valid = Math.min(f.frames, frames - skip);
-      const path = greedyPath(scores, (i * frames + skip) * vocab, valid, vocab, this.meta.vocab.blankId);
-      return decodeCtc(
-        path,
-        this.meta.vocab,
-        {
-          frameShiftSec: this.meta.frameShiftSec,
-          segmentGapSec: this.config.segmentGapSec,
-          maxSegmentSec: this.config.maxSegmentSec,
-        },
-        durations[i] ?? 0,
-      );
-    });
+    return batch.map((f, i) => ({ scores, offset: (i * frames + skip) * vocab, frames: Math.min(f.frames, frames - skip) }));
+  }
+
+  /** Decodes one utterance's scores with the model's decoder, or with `decoder` (e.g. to tune LM weights). */
+  decode(u: UtteranceScores, durationSec: number, decoder: Decoder = this.decoder): Transcript {
+    const v = this.meta.vocab;
+    const path =
+      decoder.kind === 'greedy'
+        ? greedyPath(u.scores, u.offset, u.frames, v.tokens.length, v.blankId)
+        : beamSearchPath(u.scores, u.offset, u.frames, v, decoder.options);
+    return decodeCtc(
+      path,
+      v,
+      { frameShiftSec: this.meta.frameShiftSec, segmentGapSec: this.config.segmentGapSec, maxSegmentSec: this.config.maxSegmentSec },
+      durationSec,
+    );
+  }
+
+  /** The decoder this model was loaded with. */
+  get activeDecoder(): Decoder {
+    return this.decoder;
+  }
+
+  /** Runs one padded batch and decodes every utterance. `durations` in seconds, for the transcript. */
+  async inferFeatures(batch: Features[], durations: number[]): Promise<Transcript[]> {
+    const utts = await this.scores(batch);
+    return utts.map((u, i) => this.decode(u, durations[i] ?? 0));
   }
 
   async transcribe(batch: Float32Array[]): Promise<Transcript[]> {

@@ -1,6 +1,6 @@
 export * from './config.js';
 export * from './ctc.js';
-export { CtcModel, type Features, type LoadReport, type Calibration } from './ctc-model.js';
+export { CtcModel, type Features, type LoadReport, type Calibration, type Decoder, type UtteranceScores } from './ctc-model.js';
 export { AsrEngine, EngineError, type BatchResult } from './engine.js';
 export type { BatchTiming } from './engine-protocol.js';
 export { EngineSetupError, listVariants, type ModelVariant } from './session.js';
@@ -10,3 +10,6 @@ export { float32ToHalf, halfToFloat32, toHalfBits, halfBitsToFloat } from './fp1
 export * from './frontend/index.js';
 export * from './score.js';
 export * from './chunk.js';
+export { beamSearchPath, DEFAULT_BEAM, type BeamOptions } from './beam.js';
+export { resolveDecoder, decoderTag, describeDecoder, servedModelId, DecoderConfigError, type DecoderSpec } from './decoder.js';
+export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';

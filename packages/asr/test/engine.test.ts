@@ -14,6 +14,7 @@ import {
   charErrors,
   rate,
   readOnnxMetadata,
+  servedModelId,
   sumCounts,
 } from '../src/index.js';
 
@@ -25,9 +26,27 @@ async function clip(path: string): Promise<Float32Array> {
   return wav.samples;
 }
 
+interface Heldout {
+  rows: { file: string; text: string }[];
+  audio: Float32Array[];
+}
+
+async function loadHeldout(): Promise<Heldout> {
+  const rows = (await readFile(FIXTURES + 'heldout/manifest.jsonl', 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { file: string; text: string });
+  return { rows, audio: await Promise.all(rows.map((r) => decodeFile(FIXTURES + 'heldout/' + r.file))) };
+}
+
+// Regression bounds a little above what the shipped model measures on fixtures/heldout (MODEL_CARD.md).
+const CER_BOUND_LM = 0.35;
+const CER_BOUND_GREEDY = 0.35;
+
 describe('AsrEngine (default model, CPU)', () => {
   let engine: AsrEngine;
   let clips: Float32Array[];
+  let heldout: Heldout;
 
   beforeAll(async () => {
     engine = await AsrEngine.start({ modelPath: DEFAULT_MODEL_DIR, provider: 'cpu', precision: 'fp32', threads: 1 });
@@ -36,6 +55,7 @@ describe('AsrEngine (default model, CPU)', () => {
     );
     // mixed lengths: a 1.2 s cut and a 2.5 s cut of the first clip as well
     clips.push(clips[0]!.slice(0, 19200), clips[1]!.slice(8000, 48000));
+    heldout = await loadHeldout();
   });
 
   afterAll(async () => {
@@ -47,6 +67,12 @@ describe('AsrEngine (default model, CPU)', () => {
     expect(engine.report.precision).toBe('fp32');
     expect(engine.report.modelId).toMatch(/voxfleet/);
     expect(engine.report.loadMs).toBeGreaterThan(0);
+    expect(engine.report.decoder).toMatch(/^beam \d+, LM lm\.arpa\.gz/);
+  });
+
+  it('reports the same model id the gateway computes from files for its cache keys', async () => {
+    const id = await servedModelId(asrConfigSchema.parse({ modelPath: DEFAULT_MODEL_DIR }));
+    expect(engine.report.modelId).toBe(id);
   });
 
   it('gives the same text for mixed-length utterances batched as one at a time', async () => {
@@ -97,20 +123,31 @@ describe('AsrEngine (default model, CPU)', () => {
   });
 
   it('recognises held-out synthetic speech (voices and sentences never trained on)', async () => {
-    const rows = (await readFile(FIXTURES + 'heldout/manifest.jsonl', 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { file: string; text: string });
-    const audio = await Promise.all(rows.map((r) => decodeFile(FIXTURES + 'heldout/' + r.file)));
-    const { transcripts } = await engine.transcribe(audio);
-    const cer = rate(sumCounts(rows.map((r, i) => charErrors(transcripts[i]!.text, r.text))));
-    // measured 0.254 for the shipped model (MODEL_CARD.md); a broken front-end or decoder lands near 1
-    expect(cer).toBeLessThan(0.35);
+    const { transcripts } = await engine.transcribe(heldout.audio);
+    const cer = rate(sumCounts(heldout.rows.map((r, i) => charErrors(transcripts[i]!.text, r.text))));
+    // measured CER_HELDOUT_LM for the shipped model (MODEL_CARD.md); a broken front-end or decoder lands near 1
+    expect(cer).toBeLessThan(CER_BOUND_LM);
   });
 
   it('transcribes silence and tiny inputs to empty text without failing', async () => {
     const { transcripts } = await engine.transcribe([new Float32Array(16000), new Float32Array(100)]);
     expect(transcripts.map((t) => t.text)).toEqual(['', '']);
+  });
+});
+
+describe('decoders on the default model', () => {
+  it('beam search with the shipped LM beats greedy on held-out speech, from the same model scores', async () => {
+    const { rows, audio } = await loadHeldout();
+    const m = await CtcModel.load(asrConfigSchema.parse({ modelPath: DEFAULT_MODEL_DIR, provider: 'cpu', precision: 'fp32' }));
+    const scores = await m.scores(audio.map((a) => m.features(a)));
+    const cer = (decoder?: Parameters<CtcModel['decode']>[2]): number =>
+      rate(sumCounts(rows.map((r, i) => charErrors(m.decode(scores[i]!, audio[i]!.length / 16000, decoder).text, r.text))));
+    const greedy = cer({ kind: 'greedy' });
+    const lm = cer();
+    expect(m.activeDecoder.kind).toBe('beam');
+    expect(greedy).toBeLessThan(CER_BOUND_GREEDY);
+    expect(lm).toBeLessThan(greedy);
+    await m.release();
   });
 });
 
