@@ -42,7 +42,7 @@ async function main(): Promise<number> {
   });
   const engine = await AsrEngine.start(config);
   const r = engine.report;
-  console.error(`model ${r.modelId} (${r.precision} on ${r.provider}) loaded in ${r.loadMs} ms`);
+  console.error(`model ${r.modelId} (${r.precision} on ${r.provider}, decoder ${r.decoder}) loaded in ${r.loadMs} ms`);
   const batchSize = Math.max(1, Number(values.batch));
   let failures = 0;
   const results: { file: string; transcript?: Transcript; error?: string }[] = [];

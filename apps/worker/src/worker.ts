@@ -38,7 +38,7 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
 
   const engine = await AsrEngine.start(asr);
   const { report } = engine;
-  log.info('model loaded', { model: report.modelId, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs) });
+  log.info('model loaded', { model: report.modelId, decoder: report.decoder, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs) });
 
   const redis = createRedis(cfg.redis, `worker-${w.id}`);
   const bullConnection = createRedis(cfg.redis, `worker-${w.id}-bull`);
