@@ -1,17 +1,19 @@
-"""Word bigram language model for the default model's optional beam-search decoder.
+"""Word n-gram language model for the default model's optional beam-search decoder.
 
-/usr/bin/python3 training/lm.py --out models/voxfleet-en-char-ctc/lm.arpa
+/usr/bin/python3 training/lm.py --order 3 --out models/voxfleet-en-char-ctc/lm.arpa.gz
 
 Built only from the training side of the corpus: the fortune sentences that
 textgen.is_test_sentence() keeps out of the held-out set, plus generated
 number/date sentences (the same generator the training audio uses). Interpolated
-Kneser-Ney bigram, written as a standard ARPA file (log10 probabilities, backoff
-weights), so the TypeScript decoder can also load an ARPA made by other tools.
+Kneser-Ney of any order, written as a standard ARPA file (log10 probabilities,
+backoff weights; gzipped when the name ends in .gz), so the TypeScript decoder
+can equally load an ARPA made by KenLM or SRILM.
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import gzip
 import math
 import random
 
@@ -24,79 +26,104 @@ def training_sentences(numbers: int, seed: int = 7) -> list[str]:
     return sents + [textgen.numbers_sentence(rng) for _ in range(numbers)]
 
 
-def kneser_ney_bigram(sents: list[str], discount: float, min_count: int):
-    uni = collections.Counter()
-    bi = collections.Counter()
+def kneser_ney(sents: list[str], order: int, discount: float, min_count: int):
+    """Returns (probs, backoffs): probs[k] maps k+1-word tuples to P(w | h) (interpolated),
+    backoffs maps contexts to the weight of the next lower order."""
+    raw = [collections.Counter() for _ in range(order)]
     for s in sents:
         words = ["<s>"] + s.split() + ["</s>"]
-        uni.update(words[1:])
-        bi.update(zip(words[:-1], words[1:]))
-    ctx = collections.Counter()        # c(v) as a context
-    followers = collections.Counter()  # N1+(v .)
-    preceders = collections.Counter()  # N1+(. w)
-    for (v, w), c in bi.items():
-        ctx[v] += c
-        followers[v] += 1
-        preceders[w] += 1
-    total_types = sum(preceders.values())
-    vocab = sorted(uni)
-    # Unigram: continuation probability, discounted, mass spread over vocab + <unk>.
-    n_uni = len(vocab) + 1
-    p1 = {}
-    for w in vocab:
-        p1[w] = max(preceders[w] - discount, 0) / total_types
-    left = 1.0 - sum(p1.values())
-    for w in vocab:
-        p1[w] += left / n_uni
-    p1["<unk>"] = left / n_uni
-    bigrams = {}
-    backoff = {}
-    for v in ctx:
-        gamma = discount * followers[v] / ctx[v]
-        backoff[v] = gamma
-    for (v, w), c in bi.items():
-        if c < min_count:
-            continue
-        bigrams[(v, w)] = max(c - discount, 0) / ctx[v] + backoff[v] * p1[w]
-    # Pruned bigrams fall back to gamma * p1; renormalise gamma so each context sums to one.
-    by_ctx = collections.defaultdict(list)
-    for (v, w) in bigrams:
-        by_ctx[v].append(w)
-    for v in ctx:
-        seen = by_ctx.get(v, [])
-        mass = sum(bigrams[(v, w)] for w in seen)
-        lower = sum(p1[w] for w in seen)
-        backoff[v] = max(1.0 - mass, 1e-9) / max(1.0 - lower, 1e-9)
-    return vocab, p1, bigrams, backoff
+        for i in range(1, len(words)):
+            for k in range(min(order, i + 1)):
+                raw[k][tuple(words[i - k:i + 1])] += 1
+    # Lower orders use continuation counts: how many distinct words precede the n-gram.
+    counts = [collections.Counter() for _ in range(order)]
+    counts[order - 1] = raw[order - 1]
+    for k in range(order - 1):
+        for gram in raw[k + 1]:
+            counts[k][gram[1:]] += 1
+        for gram, c in raw[k].items():  # n-grams that start a sentence have no left word
+            if gram[0] == "<s>":
+                counts[k][gram] = c
+    vocab = sorted({g[0] for g in counts[0]} | {"</s>"})
+    probs = [dict() for _ in range(order)]
+    backoffs: dict[tuple, float] = {}
+    # Unigrams: discounted continuation counts, mass left spread over vocab + <unk>.
+    total = sum(c for g, c in counts[0].items())
+    uni = {w: max(counts[0].get((w,), 0) - discount, 0) / total for w in vocab if w != "<s>"}
+    left = 1.0 - sum(uni.values())
+    for w in uni:
+        uni[w] += left / (len(uni) + 1)
+    uni["<unk>"] = left / (len(uni) + 1)
+    probs[0] = {(w,): p for w, p in uni.items()}
+    for k in range(1, order):
+        ctx_total = collections.Counter()
+        ctx_types = collections.Counter()
+        for gram, c in counts[k].items():
+            ctx_total[gram[:-1]] += c
+            ctx_types[gram[:-1]] += 1
+        for gram, c in counts[k].items():
+            if c < min_count and gram[-1] != "</s>":
+                continue
+            h = gram[:-1]
+            gamma = discount * ctx_types[h] / ctx_total[h]
+            probs[k][gram] = max(c - discount, 0) / ctx_total[h] + gamma * lower(probs, backoffs, gram[1:])
+        # backoff weights so every context sums to one after pruning
+        kept = collections.defaultdict(list)
+        for gram in probs[k]:
+            kept[gram[:-1]].append(gram)
+        for h in ctx_total:
+            grams = kept.get(h, [])
+            mass = sum(probs[k][g] for g in grams)
+            low = sum(lower(probs, backoffs, g[1:]) for g in grams)
+            backoffs[h] = max(1.0 - mass, 1e-9) / max(1.0 - low, 1e-9)
+    return probs, backoffs
 
 
-def write_arpa(path: str, vocab, p1, bigrams, backoff) -> None:
-    words = ["<s>"] + [w for w in vocab] + ["<unk>"]
-    with open(path, "w") as f:
+def lower(probs, backoffs, gram: tuple) -> float:
+    """P(w | shorter history) from what is already built (ARPA backoff semantics)."""
+    k = len(gram) - 1
+    if gram in probs[k]:
+        return probs[k][gram]
+    if k == 0:
+        return probs[0][("<unk>",)]
+    return backoffs.get(gram[:-1], 1.0) * lower(probs, backoffs, gram[1:])
+
+
+def write_arpa(path: str, probs, backoffs) -> None:
+    order = len(probs)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wt") as f:
         f.write("\\data\\\n")
-        f.write(f"ngram 1={len(words)}\n")
-        f.write(f"ngram 2={len(bigrams)}\n\n\\1-grams:\n")
-        for w in words:
-            lp = -99.0 if w == "<s>" else math.log10(p1[w])
-            bo = backoff.get(w)
-            f.write(f"{lp:.5f}\t{w}" + (f"\t{math.log10(bo):.5f}" if bo is not None and w != "</s>" else "") + "\n")
-        f.write("\n\\2-grams:\n")
-        for (v, w), p in sorted(bigrams.items()):
-            f.write(f"{math.log10(p):.5f}\t{v} {w}\n")
+        f.write(f"ngram 1={len(probs[0]) + 1}\n")
+        for k in range(1, order):
+            f.write(f"ngram {k + 1}={len(probs[k])}\n")
+        for k in range(order):
+            f.write(f"\n\\{k + 1}-grams:\n")
+            grams = sorted(probs[k].items())
+            if k == 0:
+                grams = [(("<s>",), None)] + grams
+            for gram, p in grams:
+                lp = -99.0 if p is None else math.log10(p)
+                line = f"{lp:.5f}\t{' '.join(gram)}"
+                if k < order - 1 and gram in backoffs:
+                    line += f"\t{math.log10(backoffs[gram]):.5f}"
+                f.write(line + "\n")
         f.write("\n\\end\\\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--order", type=int, default=3)
     ap.add_argument("--numbers", type=int, default=3000, help="generated number/date sentences")
     ap.add_argument("--discount", type=float, default=0.75)
-    ap.add_argument("--min-count", type=int, default=1, help="drop bigrams seen fewer times")
+    ap.add_argument("--min-count", type=int, default=1, help="drop n-grams (order > 1) seen fewer times")
     args = ap.parse_args()
     sents = training_sentences(args.numbers)
-    vocab, p1, bigrams, backoff = kneser_ney_bigram(sents, args.discount, args.min_count)
-    write_arpa(args.out, vocab, p1, bigrams, backoff)
-    print(f"{len(sents)} sentences, {len(vocab)} words, {len(bigrams)} bigrams -> {args.out}")
+    probs, backoffs = kneser_ney(sents, args.order, args.discount, args.min_count)
+    write_arpa(args.out, probs, backoffs)
+    print(f"{len(sents)} sentences, order {args.order}: " + ", ".join(f"{len(p)} {k + 1}-grams" for k, p in enumerate(probs))
+          + f" -> {args.out}")
 
 
 if __name__ == "__main__":

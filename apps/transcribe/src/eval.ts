@@ -3,7 +3,7 @@
  * Accuracy table of the engine: the held-out synthetic set (voices and
  * sentences never used in training) and the real human clips of fixtures/audio.
  *
- * npm run eval -- --tune "alpha,beta;alpha,beta…" --heldout training/data/dev
+ * npm run eval -- --tune "alpha,beta[,unk];…" --heldout training/data/dev
  * Scores beam search with the model's LM at each weight pair on a dev set
  * (runs the model once, decodes many times) — tune on dev, never on test.
  */
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   for (const s of results.filter((r) => !r.set.includes(' only'))) for (const e of s.examples) console.log(`  ${s.set} ${e.file}\n    ref: ${e.ref}\n    hyp: ${e.hyp}`);
 }
 
-/** CER/WER of beam search with the model's LM at each "alpha,beta" pair; greedy first for reference. */
+/** CER/WER of beam search with the model's LM at each "alpha,beta[,unkPenalty]" setting; greedy first for reference. */
 async function tune(config: Parameters<typeof CtcModel.load>[0], dir: string, grid: string, batch: number): Promise<void> {
   const model = await CtcModel.load({ ...config, decoder: 'beam' });
   const active = model.activeDecoder;
@@ -174,15 +174,15 @@ async function tune(config: Parameters<typeof CtcModel.load>[0], dir: string, gr
   };
   const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
   console.log(`model ${model.report.modelId}, dev set ${dir} (${utts.length} utterances)\n`);
-  console.log('| decoder | alpha | beta | CER | WER | decode ms |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| decoder | alpha | beta | unk | CER | WER | decode ms |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   const g = score({ kind: 'greedy' });
-  console.log(`| greedy | | | ${pct(g.cer)} | ${pct(g.wer)} | ${g.ms.toFixed(0)} |`);
-  for (const pair of grid.split(';').filter(Boolean)) {
-    const [alpha, beta] = pair.split(',').map(Number);
-    if (!Number.isFinite(alpha) || !Number.isFinite(beta)) throw new Error(`bad pair "${pair}" (want alpha,beta)`);
-    const r = score({ kind: 'beam', options: { ...active.options, alpha: alpha!, beta: beta! } });
-    console.log(`| beam ${active.options.beamWidth} + LM | ${alpha} | ${beta} | ${pct(r.cer)} | ${pct(r.wer)} | ${r.ms.toFixed(0)} |`);
+  console.log(`| greedy | | | | ${pct(g.cer)} | ${pct(g.wer)} | ${g.ms.toFixed(0)} |`);
+  for (const setting of grid.split(';').filter(Boolean)) {
+    const [alpha, beta, unk = active.options.unkPenalty] = setting.split(',').map(Number);
+    if (![alpha, beta, unk].every(Number.isFinite)) throw new Error(`bad setting "${setting}" (want alpha,beta[,unk])`);
+    const r = score({ kind: 'beam', options: { ...active.options, alpha: alpha!, beta: beta!, unkPenalty: unk } });
+    console.log(`| beam ${active.options.beamWidth} + LM | ${alpha} | ${beta} | ${unk} | ${pct(r.cer)} | ${pct(r.wer)} | ${r.ms.toFixed(0)} |`);
   }
   await model.release();
 }

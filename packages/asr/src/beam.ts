@@ -24,7 +24,7 @@ export const DEFAULT_BEAM: Omit<BeamOptions, 'lm'> = {
   tokenMinLogp: -5,
   alpha: 0.5,
   beta: 2,
-  unkPenalty: -10,
+  unkPenalty: -20,
 };
 
 type PathStep = { id: number; first: number; last: number };
