@@ -1,7 +1,8 @@
 /**
  * npm run bench:engine [-- --threads N --rounds N]
  * CPU RTFx of the engine (audio seconds ÷ processing seconds, after warm-up)
- * at batch 1, 4 and 8 for every precision the default model ships, in one run.
+ * at batch 1, 4 and 8 for every precision the default model ships, with the
+ * greedy decoder and with the model's default (beam search + LM), in one run.
  * Clips: the held-out synthetic fixtures plus the real English clips, sorted by length.
  */
 import { readdir } from 'node:fs/promises';
@@ -31,11 +32,17 @@ async function main(): Promise<void> {
   const rounds = Number(values.rounds);
   console.log(`${audio.length} clips, ${audioSec.toFixed(1)} s of audio, ${rounds} timed rounds; ${cpus()[0]?.model} × ${cpus().length}`);
   const rows: string[] = [];
-  // fp32 first: it is the baseline of the ratio column.
+  // fp32 greedy first: it is the baseline of the ratio column.
   const variants = (await listVariants(base.modelPath)).sort((a, b) => Number(b.precision === 'fp32') - Number(a.precision === 'fp32'));
+  const runs = variants.flatMap((v) => (['greedy', 'auto'] as const).map((decoder) => ({ precision: v.precision, decoder })));
   const baseline: Record<number, number> = {};
-  for (const v of variants) {
-    const engine = await AsrEngine.start({ ...base, precision: v.precision });
+  for (const v of runs) {
+    const engine = await AsrEngine.start({ ...base, precision: v.precision, decoder: v.decoder });
+    const decoder = engine.report.decoder.replace(/ \(.*$/, '');
+    if (v.decoder === 'auto' && decoder === 'greedy') {
+      await engine.close();
+      continue; // the model has no LM: the greedy row already covers it
+    }
     try {
       for (const batch of [1, 4, 8]) {
         const run = async (): Promise<{ wall: number; infer: number }> => {
@@ -56,17 +63,17 @@ async function main(): Promise<void> {
           infer += m.infer;
         }
         const rtfx = (audioSec * rounds) / wall;
-        if (v.precision === 'fp32') baseline[batch] = rtfx;
+        if (v.precision === 'fp32' && v.decoder === 'greedy') baseline[batch] = rtfx;
         const ratio = baseline[batch] ? ` | ${(rtfx / baseline[batch]).toFixed(2)}×` : ' | –';
-        rows.push(`| ${v.precision} | ${batch} | ${rtfx.toFixed(1)} | ${((audioSec * rounds) / infer).toFixed(1)}${ratio} |`);
+        rows.push(`| ${v.precision} | ${decoder} | ${batch} | ${rtfx.toFixed(1)} | ${((audioSec * rounds) / infer).toFixed(1)}${ratio} |`);
         console.error(rows.at(-1));
       }
     } finally {
       await engine.close();
     }
   }
-  console.log('\n| precision | batch | RTFx (end to end: front-end + inference + decode) | RTFx (inference only) | vs fp32 same batch |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log('\n| precision | decoder | batch | RTFx (end to end: front-end + inference + decode) | RTFx (inference + decode) | vs fp32 greedy, same batch |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: |');
   for (const r of rows) console.log(r);
 }
 

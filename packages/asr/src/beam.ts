@@ -46,6 +46,8 @@ interface Beam {
   node: Node | undefined;
   /** log-probability of the contribution that chose `node` */
   nodeScore: number;
+  /** ranking score: prefix probability + LM */
+  score: number;
 }
 
 function logAdd(a: number, b: number): number {
@@ -115,6 +117,23 @@ class LmScorer {
   }
 }
 
+/** Adds one way of reaching a prefix to the next frame's candidates (merging paths to the same prefix). */
+function extend(next: Map<string, Beam>, text: string, lastId: number, pb: number, pnb: number, node: Node | undefined): void {
+  const key = `${lastId}\u0000${text}`;
+  const contrib = logAdd(pb, pnb);
+  const cur = next.get(key);
+  if (!cur) {
+    next.set(key, { text, lastId, pb, pnb, node, nodeScore: contrib, score: 0 });
+    return;
+  }
+  cur.pb = logAdd(cur.pb, pb);
+  cur.pnb = logAdd(cur.pnb, pnb);
+  if (contrib > cur.nodeScore) {
+    cur.node = node;
+    cur.nodeScore = contrib;
+  }
+}
+
 /**
  * Best token path of one utterance: `scores` holds `frames × vocab` logits
  * (not normalised) from `offset`, as for `greedyPath`.
@@ -129,10 +148,11 @@ export function beamSearchPath(
   const V = vocab.tokens.length;
   const blank = vocab.blankId;
   const texts = vocab.tokens.map((t) => (/^<.*>$/.test(t) ? '' : tokenText(t, vocab.unit)));
+  const spaces = texts.map((t) => t !== '' && t.trim() === '');
   const scorer = opts.lm ? new LmScorer(opts.lm, opts) : undefined;
-  const lmPrefix = (text: string): number => (scorer ? scorer.prefix(text) : 0);
-  let beams: Beam[] = [{ text: '', lastId: -1, pb: 0, pnb: -Infinity, node: undefined, nodeScore: 0 }];
+  let beams: Beam[] = [{ text: '', lastId: -1, pb: 0, pnb: -Infinity, node: undefined, nodeScore: 0, score: 0 }];
   const logp = new Float64Array(V);
+  const cands: number[] = [];
   for (let t = 0; t < frames; t++) {
     const base = offset + t * V;
     let max = -Infinity;
@@ -140,60 +160,37 @@ export function beamSearchPath(
     let sum = 0;
     for (let v = 0; v < V; v++) sum += Math.exp(scores[base + v]! - max);
     const lse = max + Math.log(sum);
-    const cands: number[] = [];
+    cands.length = 0;
     for (let v = 0; v < V; v++) {
       logp[v] = scores[base + v]! - lse;
       if (v !== blank && logp[v]! >= opts.tokenMinLogp) cands.push(v);
     }
     const next = new Map<string, Beam>();
-    const add = (text: string, lastId: number, pb: number, pnb: number, node: Node | undefined): void => {
-      const key = `${lastId}\u0000${text}`;
-      const contrib = logAdd(pb, pnb);
-      const cur = next.get(key);
-      if (!cur) {
-        next.set(key, { text, lastId, pb, pnb, node, nodeScore: contrib });
-        return;
-      }
-      cur.pb = logAdd(cur.pb, pb);
-      cur.pnb = logAdd(cur.pnb, pnb);
-      if (contrib > cur.nodeScore) {
-        cur.node = node;
-        cur.nodeScore = contrib;
-      }
-    };
     for (const b of beams) {
       const total = logAdd(b.pb, b.pnb);
       // blank: the prefix stays, now ending in blank
-      add(b.text, b.lastId, total + logp[blank]!, -Infinity, b.node);
+      extend(next, b.text, b.lastId, total + logp[blank]!, -Infinity, b.node);
       for (const c of cands) {
         const lp = logp[c]!;
         const piece = texts[c]!;
-        if (piece === '') {
-          // a control token (language tag etc.): nothing to write, treated like blank
-          add(b.text, b.lastId, total + lp, -Infinity, b.node);
-          continue;
-        }
-        // a word boundary with no word before it writes nothing either
-        const orphanSpace = piece.trim() === '' && (b.text === '' || b.text.endsWith(' '));
-        const written = (from: number): void => {
-          if (orphanSpace) add(b.text, b.lastId, from + lp, -Infinity, b.node);
-          else add(b.text + piece, c, -Infinity, from + lp, { id: c, first: t, last: t, prev: b.node });
-        };
+        // a control token (language tag etc.), or a word boundary with no word before it, writes nothing: like blank
+        const silent = piece === '' || (spaces[c]! && (b.text === '' || b.text.endsWith(' ')));
+        let from = total;
         if (c === b.lastId) {
           // repeated token without blank between: the same prefix, its last token lasts longer
-          if (b.pnb > -Infinity && b.node) add(b.text, c, -Infinity, b.pnb + lp, { ...b.node, last: t });
-          // after a blank: the token is written again
-          if (b.pb > -Infinity) written(b.pb);
-        } else {
-          written(total);
+          if (b.pnb > -Infinity && b.node) extend(next, b.text, c, -Infinity, b.pnb + lp, { ...b.node, last: t });
+          // only after a blank is the token written again
+          from = b.pb;
+          if (from === -Infinity) continue;
         }
+        if (silent) extend(next, b.text, b.lastId, from + lp, -Infinity, b.node);
+        else extend(next, b.text + piece, c, -Infinity, from + lp, { id: c, first: t, last: t, prev: b.node });
       }
     }
-    const ranked = [...next.values()];
-    const key = (b: Beam): number => logAdd(b.pb, b.pnb) + lmPrefix(b.text);
-    const scored = ranked.map((b) => ({ b, s: key(b) }));
-    scored.sort((x, y) => y.s - x.s);
-    beams = scored.slice(0, opts.beamWidth).map((x) => x.b);
+    beams = [...next.values()];
+    for (const b of beams) b.score = logAdd(b.pb, b.pnb) + (scorer ? scorer.prefix(b.text) : 0);
+    beams.sort((x, y) => y.score - x.score);
+    if (beams.length > opts.beamWidth) beams.length = opts.beamWidth;
   }
   let best = beams[0]!;
   let bestScore = -Infinity;
