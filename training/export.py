@@ -64,7 +64,8 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     fp32 = os.path.join(args.out, "model.onnx")
     export_fp32(net, fp32, 80 * cfg["lfr_m"])
-    model_id = f"{args.model_id}-s{ck['state']['step']}"
+    averaged = ck["state"].get("averaged")
+    model_id = f"{args.model_id}-s{ck['state']['step']}" + (f"-avg{len(averaged)}" if averaged else "")
     meta = {
         "model_type": "ctc",
         "model_id": model_id,
@@ -82,8 +83,11 @@ def main() -> None:
         "neg_mean": ",".join(f"{v:.7g}" for v in ck["neg_mean"]),
         "inv_stddev": ",".join(f"{v:.7g}" for v in ck["inv_std"]),
         "training_step": str(ck["state"]["step"]),
-        "heldout_cer": f"{ck['state']['best_cer']:.4f}",
     }
+    if averaged:  # training's held-out CER belongs to single checkpoints, not to their average
+        meta["averaged_steps"] = ",".join(str(s) for s in averaged)
+    else:
+        meta["heldout_cer"] = f"{ck['state']['best_cer']:.4f}"
     m = onnx.load(fp32)
     for k, v in meta.items():
         m.metadata_props.add(key=k, value=v)
