@@ -4,6 +4,10 @@
  * word ends; a partial word that starts no vocabulary word is penalised at
  * once). Returns the same token path as `greedyPath`, so timestamps, words
  * and segments come from `decodeCtc` for both decoders.
+ *
+ * Prefixes live in a per-utterance trie: extending a prefix is a child lookup
+ * and its LM state (completed-word score, last word, partial word) is computed
+ * once, when the child is created.
  */
 import type { ArpaLm } from './lm/arpa.js';
 import type { Vocabulary } from './ctc.js';
@@ -29,7 +33,7 @@ export const DEFAULT_BEAM: Omit<BeamOptions, 'lm'> = {
 
 type PathStep = { id: number; first: number; last: number };
 
-/** One emitted token, linked back to the previous one (paths share their prefixes). */
+/** One emitted token with its frames, linked back to the previous one (alignments share their starts). */
 interface Node {
   id: number;
   first: number;
@@ -37,9 +41,23 @@ interface Node {
   prev: Node | undefined;
 }
 
+/** A distinct token sequence, with the LM's view of its text. */
+interface Prefix {
+  /** last token (-1 at the root) */
+  id: number;
+  children: Map<number, Prefix> | undefined;
+  /** history for the LM: the last n−1 completed words ("<s>" first) */
+  history: string[];
+  /** the word being written ("" right after a word boundary) */
+  partial: string;
+  /** alpha × log P + beta summed over the completed words */
+  done: number;
+  /** done + the penalty for a partial word that no vocabulary word starts with */
+  score: number;
+}
+
 interface Beam {
-  text: string;
-  lastId: number;
+  prefix: Prefix;
   /** log-probability of the prefix ending in blank / in its last token */
   pb: number;
   pnb: number;
@@ -62,68 +80,66 @@ function tokenText(tok: string, unit: Vocabulary['unit']): string {
   return unit === 'sentencepiece' ? tok.replace(/▁/g, ' ') : tok;
 }
 
-/** LM score of a prefix text, cached per utterance: completed words, plus a penalty for a hopeless partial word. */
-class LmScorer {
-  private readonly done = new Map<string, number>();
+/** Builds prefixes and their LM state. */
+class PrefixTrie {
+  readonly root: Prefix;
+
   constructor(
-    private readonly lm: ArpaLm,
     private readonly o: BeamOptions,
-  ) {}
-
-  private words(text: string): string[] {
-    return text.split(' ').filter(Boolean);
+    private readonly texts: string[],
+  ) {
+    this.root = { id: -1, children: undefined, history: ['<s>'], partial: '', done: 0, score: 0 };
   }
 
-  /** The words an n-gram of this order conditions on, "<s>" included at the start. */
-  private history(words: string[]): string[] {
-    return ['<s>', ...words].slice(-Math.max(1, this.lm.order - 1));
+  private wordScore(history: string[], word: string): number {
+    const { logp, oov } = this.o.lm!.score(history, word);
+    return this.o.alpha * (logp + (oov ? this.o.unkPenalty : 0)) + this.o.beta;
   }
 
-  /** Score of all words in `words` (every one complete), from "<s>". */
-  private complete(words: string[]): number {
-    const key = words.join(' ');
-    const hit = this.done.get(key);
-    if (hit !== undefined) return hit;
-    if (words.length === 0) return 0;
-    const head = words.slice(0, -1);
-    const { logp, oov } = this.lm.score(this.history(head), words[words.length - 1]!);
-    const s = this.complete(head) + this.o.alpha * (logp + (oov ? this.o.unkPenalty : 0)) + this.o.beta;
-    this.done.set(key, s);
-    return s;
+  private push(history: string[], word: string): string[] {
+    const keep = Math.max(1, this.o.lm!.order - 1);
+    return [...history, word].slice(-keep);
   }
 
-  private readonly prefixes = new Map<string, number>();
-
-  prefix(text: string): number {
-    const hit = this.prefixes.get(text);
-    if (hit !== undefined) return hit;
-    const s = this.prefixScore(text);
-    this.prefixes.set(text, s);
-    return s;
+  child(p: Prefix, id: number): Prefix {
+    let c = p.children?.get(id);
+    if (c) return c;
+    let { history, partial, done } = p;
+    for (const ch of this.texts[id]!) {
+      if (ch !== ' ') {
+        partial += ch;
+      } else if (partial !== '') {
+        if (this.o.lm) {
+          done += this.wordScore(history, partial);
+          history = this.push(history, partial);
+        }
+        partial = '';
+      }
+    }
+    const penalty = this.o.lm && partial !== '' && !this.o.lm.isPrefix(partial) ? this.o.alpha * this.o.unkPenalty : 0;
+    c = { id, children: undefined, history, partial, done, score: done + penalty };
+    (p.children ??= new Map()).set(id, c);
+    return c;
   }
 
-  private prefixScore(text: string): number {
-    const words = text.split(' ');
-    const partial = words.pop()!;
-    let s = this.complete(words.filter(Boolean));
-    if (partial && !this.lm.isPrefix(partial)) s += this.o.alpha * this.o.unkPenalty;
-    return s;
-  }
-
-  final(text: string): number {
-    const words = this.words(text);
-    const { logp } = this.lm.score(this.history(words), '</s>');
-    return this.complete(words) + this.o.alpha * logp;
+  /** LM score of a complete hypothesis: its last word and the sentence end included. */
+  final(p: Prefix): number {
+    if (!this.o.lm) return 0;
+    let { done, history } = p;
+    if (p.partial !== '') {
+      done += this.wordScore(history, p.partial);
+      history = this.push(history, p.partial);
+    }
+    return done + this.o.alpha * this.o.lm.score(history, '</s>').logp;
   }
 }
 
-/** Adds one way of reaching a prefix to the next frame's candidates (merging paths to the same prefix). */
-function extend(next: Map<string, Beam>, text: string, lastId: number, pb: number, pnb: number, node: Node | undefined): void {
-  const key = `${lastId}\u0000${text}`;
+/** Adds one way of reaching a prefix to the next frame's candidates (merging alignments of the same prefix). */
+function extend(next: Map<Prefix, Beam>, prefix: Prefix, pb: number, pnb: number, node: Node | undefined): void {
   const contrib = logAdd(pb, pnb);
-  const cur = next.get(key);
+  const cur = next.get(prefix);
   if (!cur) {
-    next.set(key, { text, lastId, pb, pnb, node, nodeScore: contrib, score: 0 });
+    next.set(prefix, { prefix, pb, pnb, node, nodeScore: contrib, score: 0 });
     return;
   }
   cur.pb = logAdd(cur.pb, pb);
@@ -149,8 +165,8 @@ export function beamSearchPath(
   const blank = vocab.blankId;
   const texts = vocab.tokens.map((t) => (/^<.*>$/.test(t) ? '' : tokenText(t, vocab.unit)));
   const spaces = texts.map((t) => t !== '' && t.trim() === '');
-  const scorer = opts.lm ? new LmScorer(opts.lm, opts) : undefined;
-  let beams: Beam[] = [{ text: '', lastId: -1, pb: 0, pnb: -Infinity, node: undefined, nodeScore: 0, score: 0 }];
+  const trie = new PrefixTrie(opts, texts);
+  let beams: Beam[] = [{ prefix: trie.root, pb: 0, pnb: -Infinity, node: undefined, nodeScore: 0, score: 0 }];
   const logp = new Float64Array(V);
   const cands: number[] = [];
   for (let t = 0; t < frames; t++) {
@@ -165,37 +181,37 @@ export function beamSearchPath(
       logp[v] = scores[base + v]! - lse;
       if (v !== blank && logp[v]! >= opts.tokenMinLogp) cands.push(v);
     }
-    const next = new Map<string, Beam>();
+    const next = new Map<Prefix, Beam>();
     for (const b of beams) {
+      const p = b.prefix;
       const total = logAdd(b.pb, b.pnb);
       // blank: the prefix stays, now ending in blank
-      extend(next, b.text, b.lastId, total + logp[blank]!, -Infinity, b.node);
+      extend(next, p, total + logp[blank]!, -Infinity, b.node);
       for (const c of cands) {
         const lp = logp[c]!;
-        const piece = texts[c]!;
         // a control token (language tag etc.), or a word boundary with no word before it, writes nothing: like blank
-        const silent = piece === '' || (spaces[c]! && (b.text === '' || b.text.endsWith(' ')));
+        const silent = texts[c] === '' || (spaces[c]! && p.partial === '');
         let from = total;
-        if (c === b.lastId) {
+        if (c === p.id) {
           // repeated token without blank between: the same prefix, its last token lasts longer
-          if (b.pnb > -Infinity && b.node) extend(next, b.text, c, -Infinity, b.pnb + lp, { ...b.node, last: t });
+          if (b.pnb > -Infinity && b.node) extend(next, p, -Infinity, b.pnb + lp, { ...b.node, last: t });
           // only after a blank is the token written again
           from = b.pb;
           if (from === -Infinity) continue;
         }
-        if (silent) extend(next, b.text, b.lastId, from + lp, -Infinity, b.node);
-        else extend(next, b.text + piece, c, -Infinity, from + lp, { id: c, first: t, last: t, prev: b.node });
+        if (silent) extend(next, p, from + lp, -Infinity, b.node);
+        else extend(next, trie.child(p, c), -Infinity, from + lp, { id: c, first: t, last: t, prev: b.node });
       }
     }
     beams = [...next.values()];
-    for (const b of beams) b.score = logAdd(b.pb, b.pnb) + (scorer ? scorer.prefix(b.text) : 0);
+    for (const b of beams) b.score = logAdd(b.pb, b.pnb) + b.prefix.score;
     beams.sort((x, y) => y.score - x.score);
     if (beams.length > opts.beamWidth) beams.length = opts.beamWidth;
   }
   let best = beams[0]!;
   let bestScore = -Infinity;
   for (const b of beams) {
-    const s = logAdd(b.pb, b.pnb) + (scorer ? scorer.final(b.text) : 0);
+    const s = logAdd(b.pb, b.pnb) + trie.final(b.prefix);
     if (s > bestScore) {
       bestScore = s;
       best = b;
