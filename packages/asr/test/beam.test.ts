@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { beamSearchPath, DEFAULT_BEAM } from '../src/beam.js';
-import { greedyPath, type Vocabulary } from '../src/ctc.js';
+import { decodeCtc, greedyPath, type Vocabulary } from '../src/ctc.js';
 import { ArpaLm } from '../src/lm/arpa.js';
 import { rng as seeded } from '@voxfleet/testkit';
 import { TINY_ARPA } from './lm.test.js';
@@ -91,5 +91,17 @@ describe('CTC prefix beam search', () => {
     const flat = new Float32Array(4 * V).fill(-9);
     [0, 0, chars.tokens.indexOf('o'), chars.tokens.indexOf('k')].forEach((k, t) => (flat[t * V + k] = 9));
     expect(text(chars, beamSearchPath(flat, 2 * V, 2, chars, DEFAULT_BEAM))).toBe('ok');
+  });
+
+  it('handles SentencePiece word markers and control tokens like greedy decoding does', () => {
+    const sp: Vocabulary = { tokens: ['<blk>', '▁he', 'llo', '▁world', '<|en|>'], blankId: 0, unit: 'sentencepiece' };
+    const seq = [4, 0, 1, 1, 2, 0, 3, 3, 0];
+    const flat = new Float32Array(seq.length * 5).fill(-9);
+    seq.forEach((k, t) => (flat[t * 5 + k] = 9));
+    const timing = { frameShiftSec: 0.06 };
+    const g = decodeCtc(greedyPath(flat, 0, seq.length, 5, 0), sp, timing, 1);
+    const b = decodeCtc(beamSearchPath(flat, 0, seq.length, sp, DEFAULT_BEAM), sp, timing, 1);
+    expect(b.text).toBe('hello world');
+    expect(b).toEqual(g);
   });
 });
