@@ -148,7 +148,8 @@ async function main(): Promise<void> {
 
 /** CER/WER of beam search with the model's LM at each "alpha,beta[,unkPenalty]" setting; greedy first for reference. */
 async function tune(config: Parameters<typeof CtcModel.load>[0], dir: string, grid: string, batch: number): Promise<void> {
-  const model = await CtcModel.load({ ...config, decoder: 'beam' });
+  // fp32 unless asked: "auto" would pick whichever precision is fastest at the moment
+  const model = await CtcModel.load({ ...config, precision: config.precision === 'auto' ? 'fp32' : config.precision, decoder: 'beam' });
   const active = model.activeDecoder;
   if (active.kind !== 'beam' || !active.options.lm) throw new Error(`${config.modelPath} has no language model (decoder.json)`);
   const rows = await manifest(dir);

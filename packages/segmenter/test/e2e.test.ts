@@ -4,7 +4,7 @@
  * are concatenated with 1–3 s of silence or low noise into a WAV that ffmpeg
  * streams back (wavFastPath off) through the segmenter into the engine.
  *
- * The model is small and still training (held-out CER roughly 30–60 %), so
+ * The model is small (held-out CER 10–15 %, more on long noisy mixes), so
  * sentences are matched by character error rate, not by words (at that CER
  * only ~20–45 % of words come out within 40 % character edits), and
  * discriminatively: each reference must be closest to the transcript found in
