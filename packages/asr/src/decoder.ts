@@ -7,7 +7,7 @@
  * for cache keys without loading it.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_BEAM, type BeamOptions } from './beam.js';
@@ -94,7 +94,6 @@ export function describeDecoder(spec: DecoderSpec): string {
 
 async function onnxFile(path: string): Promise<string | undefined> {
   if (!(await isDir(path))) return (await stat(path).catch(() => undefined))?.isFile() ? path : undefined;
-  const { readdir } = await import('node:fs/promises');
   const names = (await readdir(path)).filter((n) => n.endsWith('.onnx')).sort();
   const pick = names.includes('model.onnx') ? 'model.onnx' : names[0];
   return pick ? join(path, pick) : undefined;
