@@ -10,7 +10,7 @@
  * once, when the child is created.
  */
 import type { ArpaLm } from './lm/arpa.js';
-import type { Vocabulary } from './ctc.js';
+import { isControlToken, type Vocabulary } from './ctc.js';
 
 export interface BeamOptions {
   beamWidth: number;
@@ -163,7 +163,7 @@ export function beamSearchPath(
 ): PathStep[] {
   const V = vocab.tokens.length;
   const blank = vocab.blankId;
-  const texts = vocab.tokens.map((t) => (/^<.*>$/.test(t) ? '' : tokenText(t, vocab.unit)));
+  const texts = vocab.tokens.map((t) => (isControlToken(t) ? '' : tokenText(t, vocab.unit)));
   const spaces = texts.map((t) => t !== '' && t.trim() === '');
   const trie = new PrefixTrie(opts, texts);
   let beams: Beam[] = [{ prefix: trie.root, pb: 0, pnb: -Infinity, node: undefined, nodeScore: 0, score: 0 }];

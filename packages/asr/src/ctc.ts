@@ -111,6 +111,11 @@ function toWords(tokens: TokenTiming[], vocab: Vocabulary, gapSec: number): Word
   return words;
 }
 
+/** Tags such as <blank>, <|en|> or <unk>: part of the vocabulary, never of the text. */
+export function isControlToken(token: string): boolean {
+  return /^<.*>$/.test(token);
+}
+
 const SENTENCE_END = /[.!?。！？]$/;
 
 export function decodeCtc(
@@ -130,7 +135,7 @@ export function decodeCtc(
       start: round3(offset + p.first * shift),
       end: round3(offset + (p.last + 1) * shift),
     }))
-    .filter((t) => !/^<.*>$/.test(t.text));
+    .filter((t) => !isControlToken(t.text));
   const words = toWords(tokens, vocab, gap);
   const segments: Segment[] = [];
   let seg: Segment | undefined;
