@@ -53,6 +53,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default="training/runs/v1/best.pt")
     ap.add_argument("--out", default="models/voxfleet-en-char-ctc")
+    ap.add_argument("--prior-log", action="append", default=[],
+                    help="training-log.json or gpu_run.json of an earlier phase to put first (repeatable)")
+    ap.add_argument("--phase", help="name for this checkpoint's training phase in training-log.json")
     ap.add_argument("--model-id", default="voxfleet-en-char-ctc-v1",
                     help="the training step is appended, so each export has its own id (cache keys)")
     args = ap.parse_args()
@@ -84,8 +87,11 @@ def main() -> None:
         "inv_stddev": ",".join(f"{v:.7g}" for v in ck["inv_std"]),
         "training_step": str(ck["state"]["step"]),
     }
+    gpu = bool(ck["state"].get("gpu_run"))
     if averaged:  # training's held-out CER belongs to single checkpoints, not to their average
         meta["averaged_steps"] = ",".join(str(s) for s in averaged)
+    elif gpu:  # gpu_run.py scores on its own monitoring set, not on the test set
+        meta["monitor_cer"] = f"{ck['state']['best_cer']:.4f}"
     else:
         meta["heldout_cer"] = f"{ck['state']['best_cer']:.4f}"
     m = onnx.load(fp32)
@@ -96,8 +102,14 @@ def main() -> None:
     m16 = to_fp16(onnx.load(fp32))
     onnx.checker.check_model(m16)
     onnx.save(m16, os.path.join(args.out, "model.fp16.onnx"))
+    log = []
+    for path in args.prior_log:  # earlier phases (an exported training-log.json, or gpu_run.py's gpu_run.json)
+        prior = json.load(open(path))
+        log += prior["evals"] if isinstance(prior, dict) else prior
+    phase = {"phase": args.phase} if args.phase else {}
+    log += [{**e, "eval_set": "monitor" if gpu else "test", **phase} for e in ck["state"]["log"]]
     with open(os.path.join(args.out, "training-log.json"), "w") as f:
-        json.dump(ck["state"]["log"], f, indent=1)
+        json.dump(log, f, indent=1)
     print("exported", fp32, os.path.getsize(fp32), "fp16", os.path.getsize(os.path.join(args.out, "model.fp16.onnx")))
 
 

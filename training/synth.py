@@ -53,7 +53,13 @@ def espeak(text: str, voice: tuple[str, str], speed: int, pitch: int) -> np.ndar
 
 def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     import torch
-    import torchaudio.functional as F
+    try:
+        import torchaudio.functional as F
+    except ImportError:  # a machine whose torchaudio lacks it: polyphase resampling instead
+        from math import gcd
+        from scipy.signal import resample_poly
+        g = gcd(src, dst)
+        return resample_poly(x, dst // g, src // g).astype(np.float32)
     return F.resample(torch.from_numpy(x), src, dst).numpy()
 
 
@@ -88,11 +94,40 @@ def augment(x: np.ndarray, rng: np.random.Generator, clean: bool) -> np.ndarray:
 def fbank(x: np.ndarray) -> np.ndarray:
     """The front-end of docs/model-contracts.md (FunASR's WavFrontend settings)."""
     import torch
-    import torchaudio.compliance.kaldi as kaldi
+    try:
+        import torchaudio.compliance.kaldi as kaldi
+    except ImportError:  # torchaudio without its Kaldi module (it was slated for removal)
+        return kaldi_fbank(x)
     wav = torch.from_numpy(x).unsqueeze(0) * 32768.0
     return kaldi.fbank(wav, num_mel_bins=80, frame_length=25, frame_shift=10, dither=0.0,
                        energy_floor=0.0, window_type="hamming", sample_frequency=SR,
                        snip_edges=True).numpy()
+
+
+_MEL: dict = {}
+
+
+def kaldi_fbank(x: np.ndarray) -> np.ndarray:
+    """The same features as torchaudio's Kaldi fbank with fbank()'s settings (25 ms
+    Hamming frames every 10 ms, DC removal, pre-emphasis 0.97, 512-point power
+    spectrum, 80 Kaldi mel bins from 20 Hz to Nyquist, natural log), in numpy."""
+    wav = x.astype(np.float64) * 32768.0
+    n = 1 + (len(wav) - 400) // 160 if len(wav) >= 400 else 0
+    frames = np.lib.stride_tricks.sliding_window_view(wav, 400)[::160][:n].copy()
+    frames -= frames.mean(1, keepdims=True)
+    frames[:, 1:] -= 0.97 * frames[:, :-1].copy()
+    frames[:, 0] -= 0.97 * frames[:, 0]
+    frames *= np.hamming(400)
+    power = np.abs(np.fft.rfft(frames, 512)) ** 2
+    if "m" not in _MEL:
+        mel = lambda f: 1127.0 * np.log(1.0 + f / 700.0)
+        lo, hi = mel(20.0), mel(SR / 2)
+        delta = (hi - lo) / 81
+        m = mel(np.arange(256) * SR / 512)
+        left = lo + np.arange(80)[:, None] * delta
+        banks = np.maximum(0.0, np.minimum((m - left) / delta, (left + 2 * delta - m) / delta))
+        _MEL["m"] = np.pad(banks, ((0, 0), (0, 1)))
+    return np.log(np.maximum(power @ _MEL["m"].T, np.finfo(np.float32).eps)).astype(np.float32)
 
 
 def utterance(seed: int, sentences: list[str], voices: list[tuple[str, str]], clean: bool):
