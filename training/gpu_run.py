@@ -141,7 +141,15 @@ def check_features(device: str, n: int = 40) -> float:
     aug, _ = gpu_features(feats, neg_mean, inv_std, torch.device(device), random.Random(3))
     if not bool(torch.isfinite(aug).all()) or float((aug.cpu() - got.cpu()).abs().max()) == 0.0:
         raise SystemExit("feature check: augmentation produced non-finite or unchanged features")
-    return diff
+    try:  # synth.py's own fbank, the fallback where torchaudio lacks its Kaldi module
+        import torchaudio.compliance.kaldi  # noqa: F401
+    except ImportError:
+        return diff
+    wav = (r.standard_normal(16000 * 3) * 0.05).astype(np.float32)
+    fb_diff = float(np.abs(synth.fbank(wav) - synth.kaldi_fbank(wav)).max())
+    if fb_diff > 1e-3:
+        raise SystemExit(f"feature check: synth.kaldi_fbank differs from torchaudio's by {fb_diff}")
+    return max(diff, fb_diff)
 
 
 def main() -> None:
@@ -204,19 +212,14 @@ def main() -> None:
 
     def evaluate() -> tuple[float, float]:
         net.eval()
-        errs = chars = werrs = words = 0
+        pairs = []
         with torch.no_grad():
             for k in range(0, len(mon), 64):
                 chunk = mon[k:k + 64]
                 x, lens = gpu_features([f for f, _ in chunk], neg_mean, inv_std, dev, None)
-                hyps = T.greedy(net(x, lens).cpu(), lens.cpu())
-                for h, (_, ref) in zip(hyps, chunk):
-                    errs += T.edit_distance(h, ref)
-                    chars += len(ref)
-                    werrs += T.edit_distance(h.split(), ref.split())
-                    words += len(ref.split())
+                pairs += zip(T.greedy(net(x, lens).cpu(), lens.cpu()), [ref for _, ref in chunk])
         net.train()
-        return errs / chars, werrs / words
+        return T.error_rates(pairs)
 
     seen: dict = {}
     while len(T.load_shards(args.data, seen)) < args.min_shards * args.shard_size:

@@ -10,6 +10,7 @@ Run with Debian's interpreter: /usr/bin/python3 training/synth.py --help
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -104,7 +105,16 @@ def fbank(x: np.ndarray) -> np.ndarray:
                        snip_edges=True).numpy()
 
 
-_MEL: dict = {}
+@functools.lru_cache(maxsize=1)
+def _mel_banks() -> np.ndarray:
+    """Kaldi's triangular mel filters, [80, 257] (the Nyquist bin weighs zero)."""
+    mel = lambda f: 1127.0 * np.log(1.0 + f / 700.0)
+    lo, hi = mel(20.0), mel(SR / 2)
+    delta = (hi - lo) / 81
+    m = mel(np.arange(256) * SR / 512)
+    left = lo + np.arange(80)[:, None] * delta
+    banks = np.maximum(0.0, np.minimum((m - left) / delta, (left + 2 * delta - m) / delta))
+    return np.pad(banks, ((0, 0), (0, 1)))
 
 
 def kaldi_fbank(x: np.ndarray) -> np.ndarray:
@@ -112,22 +122,15 @@ def kaldi_fbank(x: np.ndarray) -> np.ndarray:
     Hamming frames every 10 ms, DC removal, pre-emphasis 0.97, 512-point power
     spectrum, 80 Kaldi mel bins from 20 Hz to Nyquist, natural log), in numpy."""
     wav = x.astype(np.float64) * 32768.0
-    n = 1 + (len(wav) - 400) // 160 if len(wav) >= 400 else 0
-    frames = np.lib.stride_tricks.sliding_window_view(wav, 400)[::160][:n].copy()
+    if len(wav) < 400:
+        return np.zeros((0, 80), np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(wav, 400)[::160].copy()
     frames -= frames.mean(1, keepdims=True)
     frames[:, 1:] -= 0.97 * frames[:, :-1].copy()
     frames[:, 0] -= 0.97 * frames[:, 0]
     frames *= np.hamming(400)
     power = np.abs(np.fft.rfft(frames, 512)) ** 2
-    if "m" not in _MEL:
-        mel = lambda f: 1127.0 * np.log(1.0 + f / 700.0)
-        lo, hi = mel(20.0), mel(SR / 2)
-        delta = (hi - lo) / 81
-        m = mel(np.arange(256) * SR / 512)
-        left = lo + np.arange(80)[:, None] * delta
-        banks = np.maximum(0.0, np.minimum((m - left) / delta, (left + 2 * delta - m) / delta))
-        _MEL["m"] = np.pad(banks, ((0, 0), (0, 1)))
-    return np.log(np.maximum(power @ _MEL["m"].T, np.finfo(np.float32).eps)).astype(np.float32)
+    return np.log(np.maximum(power @ _mel_banks().T, np.finfo(np.float32).eps)).astype(np.float32)
 
 
 def utterance(seed: int, sentences: list[str], voices: list[tuple[str, str]], clean: bool):

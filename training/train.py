@@ -133,21 +133,27 @@ def load_test(data_dir: str):
     return [(synth.fbank(read_wav(os.path.join(data_dir, "test", r["file"]))).astype(np.float16), r["text"]) for r in rows]
 
 
+def error_rates(pairs) -> tuple[float, float]:
+    """(CER, WER) over (hypothesis, reference) pairs."""
+    errs = chars = werrs = words = 0
+    for h, ref in pairs:
+        errs += edit_distance(h, ref)
+        chars += len(ref)
+        werrs += edit_distance(h.split(), ref.split())
+        words += len(ref.split())
+    return errs / chars, werrs / words
+
+
 def evaluate(net, test, neg_mean, inv_std) -> tuple[float, float]:
     net.eval()
-    errs = chars = werrs = words = 0
+    pairs = []
     with torch.no_grad():
         for k in range(0, len(test), 32):
             chunk = test[k:k + 32]
             x, lens, _, _ = collate([(f, np.zeros(1, np.int16)) for f, _ in chunk], neg_mean, inv_std)
-            hyps = greedy(net(x, lens), lens)
-            for h, (_, ref) in zip(hyps, chunk):
-                errs += edit_distance(h, ref)
-                chars += len(ref)
-                werrs += edit_distance(h.split(), ref.split())
-                words += len(ref.split())
+            pairs += zip(greedy(net(x, lens), lens), [ref for _, ref in chunk])
     net.train()
-    return errs / chars, werrs / words
+    return error_rates(pairs)
 
 
 def warm_start(net, path: str):
