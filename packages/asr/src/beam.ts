@@ -10,7 +10,7 @@
  * once, when the child is created.
  */
 import type { ArpaLm } from './lm/arpa.js';
-import { isControlToken, type Vocabulary } from './ctc.js';
+import { isControlToken, type PathStep, type Vocabulary } from './ctc.js';
 
 export interface BeamOptions {
   beamWidth: number;
@@ -31,13 +31,8 @@ export const DEFAULT_BEAM: Omit<BeamOptions, 'lm'> = {
   unkPenalty: -20,
 };
 
-type PathStep = { id: number; first: number; last: number };
-
 /** One emitted token with its frames, linked back to the previous one (alignments share their starts). */
-interface Node {
-  id: number;
-  first: number;
-  last: number;
+interface Node extends PathStep {
   prev: Node | undefined;
 }
 

@@ -42,6 +42,13 @@ export interface DecodeTiming {
   maxSegmentSec?: number;
 }
 
+/** One emitted token of a CTC path and the frames it spans (inclusive). */
+export interface PathStep {
+  id: number;
+  first: number;
+  last: number;
+}
+
 /**
  * Arg-max path of one utterance: `scores` holds `frames × vocab` values in
  * row-major order starting at `offset` (a view into a batched logits tensor).
@@ -52,8 +59,8 @@ export function greedyPath(
   frames: number,
   vocab: number,
   blankId: number,
-): { id: number; first: number; last: number }[] {
-  const out: { id: number; first: number; last: number }[] = [];
+): PathStep[] {
+  const out: PathStep[] = [];
   let prev = -1;
   for (let t = 0; t < frames; t++) {
     const base = offset + t * vocab;
@@ -119,7 +126,7 @@ export function isControlToken(token: string): boolean {
 const SENTENCE_END = /[.!?。！？]$/;
 
 export function decodeCtc(
-  path: { id: number; first: number; last: number }[],
+  path: PathStep[],
   vocab: Vocabulary,
   timing: DecodeTiming,
   durationSec: number,
