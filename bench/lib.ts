@@ -1,6 +1,6 @@
 /**
  * Shared pieces of `npm run bench`: the stack (redis-server, worker processes
- * and the gateway, started with the e2e harness of apps/gateway), request
+ * and the gateway, started with @voxfleet/testkit's e2e helpers), request
  * payloads built from the fixtures, a closed-loop load generator, RSS
  * sampling and percentiles.
  */
@@ -10,8 +10,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFile } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
-import { baseEnv, freePort, spawnWorker, startRedis, stopProcess, Client, type TestRedis, type TestWorker } from '../apps/gateway/test/harness.js';
-import { rng } from '@voxfleet/testkit';
+import { baseEnv, freePort, rng, spawnWorker, startRedis, stopProcess, Client, type TestRedis, type TestWorker } from '@voxfleet/testkit';
 
 export const SR = 16000;
 /** requests are 16-bit WAV at this rate, so the worker decodes them with ffmpeg (resampling), like any upload that is not 16 kHz PCM */
@@ -311,7 +310,7 @@ export interface StackOptions {
   env?: Record<string, string>;
 }
 
-/** redis-server on a free port, N worker processes (harness `spawnWorker`), the gateway as its own process */
+/** redis-server on a free port, N worker processes (testkit `spawnWorker`), the gateway as its own process */
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const varDir = await mkdtemp(join(tmpdir(), 'voxfleet-bench-'));
   const redis = await startRedis();

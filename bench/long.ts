@@ -14,7 +14,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { resolveFfmpegPath } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
-import type { Client } from '../apps/gateway/test/harness.js';
+import type { Client } from '@voxfleet/testkit';
 import { loadClips, machine, rng, rssMiB, sampleRss, startStack, SR, type Clip } from './lib.js';
 import { f0, f1, f2, updateBenchmarks, writeJson } from './report.js';
 

@@ -21,7 +21,7 @@ import { decodeBuffer } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
 import { fleetKeys } from '@voxfleet/queue';
 import type { Redis } from 'ioredis';
-import { freePort, stopProcess } from '../apps/gateway/test/harness.js';
+import { freePort, stopProcess } from '@voxfleet/testkit';
 import {
   closedLoop,
   loadClips,

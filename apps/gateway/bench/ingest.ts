@@ -19,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '@voxfleet/config';
 import yazl from 'yazl';
-import { baseEnv, fixtureSamples, freePort, spawnWorker, startRedis, stopProcess, wavBytes } from '../test/harness.js';
+import { baseEnv, fixtureSamples, freePort, spawnWorker, startRedis, stopProcess, wavBytes } from '@voxfleet/testkit';
 
 const { values } = parseArgs({ options: { entries: { type: 'string', default: '2000' }, 'no-write': { type: 'boolean' } } });
 const N = Number(values.entries);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../src/index.js';
-import { baseEnv, startRedis, startTestGateway, type TestRedis } from './harness.js';
+import { baseEnv, startRedis, type TestRedis } from '@voxfleet/testkit';
+import { startTestGateway } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 

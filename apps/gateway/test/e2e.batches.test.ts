@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackSecretForKey, type RunningGateway } from '../src/index.js';
 import { scoreTranscript } from '../src/scoring.js';
 import { patchBytes, tarOf, unzip, zipOf, type ArchiveItem } from './archives.js';
-import { CLIP, Client, FIXTURES, baseEnv, fixtureSamples, hstat, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker, stopStack } from './harness.js';
+import { CLIP, Client, FIXTURES, baseEnv, fixtureSamples, hstat, spawnWorker, startRedis, wavBytes, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
+import { startTestGateway } from './harness.js';
 
 const keys = fleetKeys('voxfleet');
 const KEY = 'batch-test-key-0123456789abcdef';

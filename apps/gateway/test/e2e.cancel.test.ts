@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fleetKeys } from '@voxfleet/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../src/index.js';
-import { Client, baseEnv, distinctClips, fixtureSamples, hstat, spawnWorker, startRedis, startTestGateway, type TestRedis, type TestWorker, stopStack } from './harness.js';
+import { Client, baseEnv, distinctClips, fixtureSamples, hstat, spawnWorker, startRedis, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
+import { startTestGateway } from './harness.js';
 
 const keys = fleetKeys('voxfleet');
 

@@ -19,10 +19,10 @@ import {
   hstat,
   spawnWorker,
   startRedis,
-  startTestGateway,
   type TestRedis,
   type TestWorker,
-} from './harness.js';
+} from '@voxfleet/testkit';
+import { startTestGateway } from './harness.js';
 
 const keys = fleetKeys('voxfleet');
 const MAX_UPLOAD = 1024 * 1024;

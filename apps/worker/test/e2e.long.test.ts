@@ -20,9 +20,8 @@ import { decodeFile } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
 import { fleetKeys } from '@voxfleet/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, baseEnv, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker, stopStack } from '../../gateway/test/harness.js';
-import type { RunningGateway } from '../../gateway/src/index.js';
-import { concatWithGaps, type Placed } from '@voxfleet/testkit';
+import { startGateway, type RunningGateway } from '@voxfleet/gateway';
+import { Client, baseEnv, concatWithGaps, spawnWorker, startGatewayWith, startRedis, wavBytes, type Placed, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
 
 const SR = 16000;
 const HELDOUT = join(REPO_ROOT, 'fixtures/heldout');
@@ -62,7 +61,7 @@ describe('long audio through the worker (segmenter + batcher + stitch)', () => {
     redis = await startRedis();
     const env = { ...baseEnv(redis.url, varDir), VOXFLEET_BATCH_MAX: '8', VOXFLEET_BATCH_WAIT_MS: '50', VOXFLEET_BATCH_MAX_FRAMES: String(MAX_FRAMES) };
     worker = await spawnWorker('wl', env);
-    gw = await startTestGateway(env);
+    gw = await startGatewayWith(startGateway, env);
     api = new Client(gw.url, gw.apiKeys.keys[0]!);
     const created = await api.upload(wavBytes(all), 'long.wav');
     expect(created.status).toBe(202);

@@ -1,7 +1,7 @@
 /* eslint-disable no-control-regex -- the TTY output is checked for its control sequences */
 /**
  * The `voxfleet` CLI as a child process against the real stack (redis-server,
- * one worker, the gateway over HTTP — the gateway's e2e harness): without a
+ * one worker, the gateway over HTTP — @voxfleet/testkit's e2e helpers): without a
  * TTY (plain lines) and on a TTY (`script`), checking output, downloaded files
  * and exit codes.
  */
@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { REPO_ROOT } from '@voxfleet/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../../apps/gateway/src/index.js';
+import { startGateway, type RunningGateway } from '@voxfleet/gateway';
+import { CLIP, baseEnv, fixtureSamples, freePort, spawnWorker, startGatewayWith, startRedis, wavBytes, type TestRedis, type TestWorker } from '@voxfleet/testkit';
 import { zipOf } from '../../../apps/gateway/test/archives.js';
-import { CLIP, baseEnv, fixtureSamples, freePort, spawnWorker, startRedis, startTestGateway, wavBytes, type TestRedis, type TestWorker } from '../../../apps/gateway/test/harness.js';
 
 const KEY = 'cli-test-key-0123456789abcdef';
 /** The bin itself (it loads tsx relative to itself, so it runs from any folder). */
@@ -66,7 +66,7 @@ describe('voxfleet CLI against the real stack', () => {
     redis = await startRedis();
     const stackEnv = { ...baseEnv(redis.url, varDir), VOXFLEET_BATCH_MAX: '8', VOXFLEET_BATCH_WAIT_MS: '50' };
     worker = await spawnWorker('wcli', stackEnv);
-    gw = await startTestGateway({ ...stackEnv, VOXFLEET_API_KEYS: KEY });
+    gw = await startGatewayWith(startGateway, { ...stackEnv, VOXFLEET_API_KEYS: KEY });
     env = { VOXFLEET_URL: gw.url, VOXFLEET_API_KEY: KEY };
 
     const samples = await fixtureSamples();
