@@ -2,11 +2,9 @@
  * End to end: real redis-server, two real worker processes with the default
  * model, the gateway over real HTTP.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { fleetKeys } from '@voxfleet/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../src/index.js';
@@ -15,6 +13,7 @@ import {
   Client,
   baseEnv,
   distinctClips,
+  ffmpegEncode,
   fixtureSamples,
   hstat,
   spawnWorker,
@@ -185,9 +184,9 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
       expect(text.body.error.code).toMatch(/undecodable_audio|unsupported_audio/);
       expect(text.body.error.message).toMatch(/audio/i);
 
-      // A truncated mp3: only its first 300 bytes (no complete frame).
+      // A truncated mp3: only its first 300 bytes (no complete frame). Encoded with the bundled ffmpeg (no system ffmpeg needed).
       const mp3 = join(tmp, 'clip.mp3');
-      await promisify(execFile)('ffmpeg', ['-loglevel', 'error', '-y', '-i', CLIP, '-c:a', 'libmp3lame', '-b:a', '64k', mp3]);
+      await ffmpegEncode(['-i', CLIP, '-c:a', 'libmp3lame', '-b:a', '64k', mp3]);
       const truncated = (await readFile(mp3)).subarray(0, 300);
       const bad = await api.upload(new Uint8Array(truncated), 'cut.mp3');
       expect([415, 422]).toContain(bad.status);

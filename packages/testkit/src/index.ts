@@ -5,3 +5,4 @@ export { freePort, stopProcess, baseEnv, spawnWorker, stopStack, quietLogger, ty
 export { startGatewayWith, type StartGateway } from './gateway.js';
 export { Client } from './http.js';
 export { FIXTURES, CLIP, wavBytes, fixtureSamples, distinctClips } from './audio.js';
+export { ffmpegEncode, encodeFile } from './ffmpeg.js';
