@@ -5,7 +5,7 @@
  * IncomingMessage, no framework needed.
  */
 import type { IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { BlobTooLargeError, type BlobStore, type StoredBlob } from '@voxfleet/storage';
 import busboy from 'busboy';
 import { ApiError } from './errors.js';
@@ -25,7 +25,7 @@ function sizeText(bytes: number): string {
 /** Reads and discards the rest of a request body (so the client can read our response). */
 export function drain(req: IncomingMessage): Promise<void> {
   return new Promise((resolve) => {
-    if (req.readableEnded) return resolve();
+    if (req.readableEnded || req.destroyed) return resolve();
     req.on('end', resolve);
     req.on('error', () => resolve());
     req.on('close', resolve);
@@ -33,6 +33,28 @@ export function drain(req: IncomingMessage): Promise<void> {
   });
 }
 
+/** busboy's parse errors as a client error that says what was wrong with the body. */
+function malformed(err: Error): ApiError {
+  const what = /^Unexpected end of (form|file)$/.test(err.message)
+    ? 'the body ended before the closing boundary (a truncated upload?)'
+    : /^Malformed part header$/.test(err.message)
+      ? 'a part header is malformed or cut off'
+      : err.message;
+  return new ApiError(400, 'invalid_upload', `malformed multipart request: ${what}`);
+}
+
+const ignore = (): void => {};
+
+/**
+ * Parses a multipart upload, storing its `file` part as a blob. Resolves once
+ * the whole body is parsed; rejects with an ApiError (400 `invalid_upload` for
+ * a malformed or truncated body, `upload_aborted` when the client goes away,
+ * 413 `file_too_large`, 400 `missing_file`) and then no blob is left: a
+ * partial one is removed by the blob store as its input fails, a complete one
+ * is deleted here. Every stream on the way (the request, busboy, each file
+ * stream, the PassThrough into the store) has an error handler, so no body a
+ * client can send throws in the process.
+ */
 export function parseUpload(req: IncomingMessage, blobs: BlobStore, maxBytes: number): Promise<ParsedUpload> {
   const type = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data/i.test(type)) {
@@ -51,17 +73,33 @@ export function parseUpload(req: IncomingMessage, blobs: BlobStore, maxBytes: nu
     const fields: Record<string, string> = {};
     let stored: Promise<StoredBlob> | undefined;
     let filename = '';
-    let parseError: ApiError | undefined;
-    let pass: PassThrough | undefined;
+    /** the first thing that went wrong; the upload is rejected with it */
+    let failure: ApiError | undefined;
+    /** busboy's stream of the `file` part and the PassThrough the blob store reads it from */
+    let file: Readable | undefined;
+    let sink: PassThrough | undefined;
+
+    /** Records the failure and stops storing: the store's pipeline fails and removes its temporary file. */
+    const fail = (err: ApiError): void => {
+      failure ??= err;
+      if (sink && !sink.destroyed) sink.destroy(failure);
+      if (file) {
+        file.unpipe();
+        file.resume(); // keep busboy going (a paused file stream would stall the parse)
+      }
+    };
 
     bb.on('file', (name, stream, info) => {
-      if (name !== FILE_FIELD || stored) {
+      stream.on('error', (err: Error) => fail(malformed(err))); // busboy destroys it with "Unexpected end of file/form"
+      if (name !== FILE_FIELD || stored || failure) {
         stream.resume();
         return;
       }
       filename = (info.filename ?? '').split(/[\\/]/).pop()!.slice(0, 255) || 'upload';
       // The blob store reads from a PassThrough: if it gives up (too large), busboy's stream keeps draining.
-      const sink = (pass = new PassThrough());
+      file = stream;
+      sink = new PassThrough();
+      sink.on('error', ignore); // destroyed by fail(); the store's pipeline sees the error
       stream.pipe(sink);
       stored = blobs.put(sink, { maxBytes });
       stored.catch(() => {
@@ -70,14 +108,21 @@ export function parseUpload(req: IncomingMessage, blobs: BlobStore, maxBytes: nu
       });
     });
     bb.on('field', (name, value, info) => {
-      if (info.valueTruncated) parseError ??= new ApiError(400, 'invalid_upload', `field "${name}" is too long`);
+      if (info.valueTruncated) fail(new ApiError(400, 'invalid_upload', `field "${name}" is too long`));
       else fields[name] = value;
     });
+    let bbFailed = false;
     bb.on('error', (err: Error) => {
-      parseError ??= new ApiError(400, 'invalid_upload', `malformed multipart request: ${err.message}`);
+      bbFailed = true;
+      fail(malformed(err));
       req.unpipe(bb);
+      // Answer once the rest of the body is read, so the client sees the answer.
       void drain(req).then(finish);
     });
+    bb.on('close', () => {
+      if (!bbFailed) void finish();
+    });
+
     let finished = false;
     const finish = async (): Promise<void> => {
       if (finished) return;
@@ -88,12 +133,12 @@ export function parseUpload(req: IncomingMessage, blobs: BlobStore, maxBytes: nu
       } catch (err) {
         if (err instanceof BlobTooLargeError) {
           reject(new ApiError(413, 'file_too_large', `the file exceeds the upload limit of ${sizeText(maxBytes)}`));
-        } else reject(parseError ?? err);
+        } else reject(failure ?? err);
         return;
       }
-      if (parseError) {
-        if (blob) await blobs.delete(blob.key);
-        reject(parseError);
+      if (failure) {
+        if (blob) await blobs.delete(blob.key).catch(ignore);
+        reject(failure);
         return;
       }
       if (!blob) {
@@ -102,13 +147,17 @@ export function parseUpload(req: IncomingMessage, blobs: BlobStore, maxBytes: nu
       }
       resolve({ blob, filename, fields });
     };
-    bb.on('close', () => void finish());
-    req.on('close', () => {
-      if (req.complete) return;
-      // Client went away mid-upload: stop storing, keep nothing.
-      parseError ??= new ApiError(400, 'upload_aborted', 'the upload was interrupted');
-      pass?.destroy(parseError);
+
+    const aborted = (): void => {
+      // Client went away mid-upload: stop parsing and storing, keep nothing.
+      fail(new ApiError(400, 'upload_aborted', 'the upload was interrupted'));
+      req.unpipe(bb);
+      bb.destroy();
       void finish();
+    };
+    req.on('error', aborted);
+    req.on('close', () => {
+      if (!req.complete) aborted();
     });
     req.pipe(bb);
   });
