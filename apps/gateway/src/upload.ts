@@ -49,9 +49,9 @@ const ignore = (): void => {};
  * Parses a multipart upload, storing its `file` part as a blob. Resolves once
  * the whole body is parsed; rejects with an ApiError (400 `invalid_upload` for
  * a malformed or truncated body, `upload_aborted` when the client goes away,
- * 413 `file_too_large`, 400 `missing_file`) and then no blob is left: a
- * partial one is removed by the blob store as its input fails, a complete one
- * is deleted here. Every stream on the way (the request, busboy, each file
+ * 413 `file_too_large`, 400 `missing_file`) and then no blob is left: what
+ * was stored of the file (all of it, or up to where the body broke off) is
+ * deleted here. Every stream on the way (the request, busboy, each file
  * stream, the PassThrough into the store) has an error handler, so no body a
  * client can send throws in the process.
  */
@@ -79,14 +79,18 @@ export function parseUpload(req: IncomingMessage, blobs: BlobStore, maxBytes: nu
     let file: Readable | undefined;
     let sink: PassThrough | undefined;
 
-    /** Records the failure and stops storing: the store's pipeline fails and removes its temporary file. */
+    /**
+     * Records the failure and stops feeding the store. The store is let finish what it has (the
+     * sink is ended, not destroyed) and finish() deletes that blob: a store whose input fails just as
+     * it opens its temporary file can leave that file behind, a stored blob is deleted by its key.
+     */
     const fail = (err: ApiError): void => {
       failure ??= err;
-      if (sink && !sink.destroyed) sink.destroy(failure);
       if (file) {
         file.unpipe();
         file.resume(); // keep busboy going (a paused file stream would stall the parse)
       }
+      if (sink && !sink.writableEnded) sink.end();
     };
 
     bb.on('file', (name, stream, info) => {
@@ -99,7 +103,7 @@ export function parseUpload(req: IncomingMessage, blobs: BlobStore, maxBytes: nu
       // The blob store reads from a PassThrough: if it gives up (too large), busboy's stream keeps draining.
       file = stream;
       sink = new PassThrough();
-      sink.on('error', ignore); // destroyed by fail(); the store's pipeline sees the error
+      sink.on('error', ignore); // the store's pipeline handles its errors; this keeps a late one from throwing
       stream.pipe(sink);
       stored = blobs.put(sink, { maxBytes });
       stored.catch(() => {
