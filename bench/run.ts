@@ -16,9 +16,10 @@
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AsrEngine, asrConfigFromEnv, chunkAudio } from '@voxfleet/asr';
+import { AsrEngine, asrConfigFromEnv } from '@voxfleet/asr';
 import { decodeBuffer } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
+import { batchingSubmit, transcribeLong } from '@voxfleet/segmenter';
 import { fleetKeys } from '@voxfleet/queue';
 import type { Redis } from 'ioredis';
 import { freePort, stopProcess } from '@voxfleet/testkit';
@@ -120,8 +121,10 @@ async function startRefServer(naive: boolean) {
 /**
  * Direct in-process batched inference, the ceiling: `engines` engines (as many
  * as fleet workers, same threads) in this process, the requests' audio
- * decoded beforehand (not timed), sorted by length and sent 8 at a time —
- * no HTTP, no queue, no decode on the clock.
+ * decoded beforehand (not timed), sorted by length, 8 requests at a time per
+ * engine through the one long-audio path (transcribeLong: over 30 s cut at
+ * pauses) with their pieces batched into engine calls — no HTTP, no queue, no
+ * decode on the clock.
  */
 async function direct(reqs: Req[], engines: AsrEngine[], batch = 8): Promise<{ result: LoadResult; inferSec: number }> {
   const decoded = await Promise.all(reqs.map(async (r) => ({ r, audio: await decodeBuffer(r.bytes) })));
@@ -134,12 +137,12 @@ async function direct(reqs: Req[], engines: AsrEngine[], batch = 8): Promise<{ r
   const t0 = performance.now();
   await Promise.all(
     engines.map(async (engine) => {
+      const submit = batchingSubmit(engine, { maxBatch: 64, onBatch: (r) => (inferMs += r.timing.inferenceMs + r.timing.frontEndMs) });
       for (let i = next++; i < groups.length; i = next++) {
         const g = groups[i]!;
-        const pieces = g.flatMap((d) => chunkAudio(d.audio).map((p) => p.samples.slice()));
         const s = performance.now();
-        const r = await engine.transcribe(pieces);
-        inferMs += r.timing.inferenceMs + r.timing.frontEndMs;
+        // already-decoded audio: cut in process; the group's pieces share engine calls
+        await Promise.all(g.map((d) => transcribeLong([d.audio], submit)));
         const e = performance.now() - s;
         for (const d of g) samples.push({ clipSec: d.r.clip.sec, name: d.r.clip.name, e2eMs: e, ok: true });
       }
@@ -151,32 +154,40 @@ async function direct(reqs: Req[], engines: AsrEngine[], batch = 8): Promise<{ r
 
 /**
  * The same ceiling with the decode on the clock: requests sorted by their
- * (known) length, 8 at a time per engine, the next batch decoding (ffmpeg)
- * while this one infers.
+ * (known) length, 8 at a time per engine, decoded (ffmpeg) and cut on the
+ * segmenter thread; the next group starts decoding as soon as this one's
+ * files are decoded, while its pieces infer.
  */
 async function directWithDecode(reqs: Req[], engines: AsrEngine[], batch = 8): Promise<LoadResult> {
   const sorted = [...reqs].sort((a, b) => a.clip.sec - b.clip.sec);
   const groups: Req[][] = [];
   for (let i = 0; i < sorted.length; i += batch) groups.push(sorted.slice(i, i + batch));
-  const decode = (g: Req[]): Promise<Float32Array[]> => Promise.all(g.map((r) => decodeBuffer(r.bytes)));
   let next = 0;
   const samples: Sample[] = [];
   const t0 = performance.now();
   await Promise.all(
     engines.map(async (engine) => {
-      let i = next++;
-      let decoding = i < groups.length ? decode(groups[i]!) : undefined;
-      while (decoding) {
+      const submit = batchingSubmit(engine, { maxBatch: 64 });
+      let previous: Promise<void> = Promise.resolve();
+      for (let i = next++; i < groups.length; i = next++) {
         const g = groups[i]!;
-        const audio = await decoding;
-        const j = next++;
-        decoding = j < groups.length ? decode(groups[j]!) : undefined;
         const s = performance.now();
-        await engine.transcribe(audio.flatMap((a) => chunkAudio(a).map((p) => p.samples.slice())));
-        const e = performance.now() - s;
-        for (const q of g) samples.push({ clipSec: q.clip.sec, name: q.clip.name, e2eMs: e, ok: true });
-        i = j;
+        const decoded: Promise<void>[] = [];
+        const done = Promise.all(
+          g.map((q) => {
+            let ended!: () => void;
+            decoded.push(new Promise<void>((r) => (ended = r)));
+            return transcribeLong(q.bytes, submit, { onSourceEnd: ended });
+          }),
+        ).then(() => {
+          const e = performance.now() - s;
+          for (const q of g) samples.push({ clipSec: q.clip.sec, name: q.clip.name, e2eMs: e, ok: true });
+        });
+        await Promise.race([Promise.all(decoded), done]);
+        await previous;
+        previous = done;
       }
+      await previous;
     }),
   );
   return { concurrency: batch, wallSec: (performance.now() - t0) / 1000, audioSec: reqs.reduce((a, r) => a + r.clip.sec, 0), samples };
@@ -372,7 +383,7 @@ async function main(): Promise<void> {
     `Setup: ${nWorkers} worker processes (CPU, fp32, 1 ONNX thread each, batch ≤ 8, wait ≤ 100 ms adaptive, frame budget 4000, concurrency 16), gateway and redis-server on the same machine; ` +
       `requests are 16-bit WAV at 22.05 kHz (so every decode runs ffmpeg and resamples) with unique bytes (no cache hits), sent as multipart uploads and answered by long-poll (\`?wait=\`). ` +
       `Mix per level: the ${set.real.length} fixture clips (fixtures/heldout + fixtures/audio, ${f1(Math.min(...set.real.map((c) => c.sec)))}–${f1(Math.max(...set.real.map((c) => c.sec)))} s) with every fifth request a concatenation of held-out clips (${set.long.map((c) => f0(c.sec)).join(', ')} s; over 30 s they are segmented at pauses). ` +
-      `References on the same requests: **synchronous** — bench/sync-server.ts, one Express process, model preloaded, ONNX threads = ${cpus().length} cores, decode → infer → respond; **naive** — the same server loading the model per request, batch 1; **direct** — ${nWorkers} engines in the bench process (1 thread each, like the workers), the same requests decoded beforehand (not timed), sorted by length, batches of 8: the ceiling.`,
+      `References on the same requests: **synchronous** — bench/sync-server.ts, one Express process, model preloaded, ONNX threads = ${cpus().length} cores, decode → infer → respond; **naive** — the same server loading the model per request, batch 1; **direct** — ${nWorkers} engines in the bench process (1 thread each, like the workers), the same requests decoded beforehand (not timed), sorted by length, 8 at a time through transcribeLong with their pieces batched: the ceiling.`,
   );
   md.push('');
   md.push('| target | concurrency | requests | req/s | RTFx | e2e p50 / p95 / p99 ms | queue wait p50/p95/p99 ¹ | decode ¹ | batch wait ¹ | inference ¹ | upload+gateway ¹ | batch sizes (count) | padding | worker RSS mean / peak MiB |');
@@ -389,7 +400,7 @@ async function main(): Promise<void> {
   md.push(row('direct + ffmpeg decode', directDecRep));
   md.push('');
   md.push(
-    `¹ Recorded by the worker per job, over the jobs of ≤ 30 s (one piece; long files overlap decoding with inference, so their parts do not add up): queue wait = enqueued → picked up; decode = waiting for ffmpeg's samples; batch wait = in the batcher until its batch started; inference = wall time of its batch (front-end + ONNX, shared with its batch-mates); upload+gateway = the rest of the end-to-end time (multipart upload, blob write, probe, enqueue, result notification). Batch sizes and padding (1 − real ÷ padded frames) over every batch of the level. Direct: the latency column is its batches' inference time; summed engine time gives an inference-only RTFx of ${f1(json.references.direct.inferenceOnlyRtfx)}.`,
+    `¹ Recorded by the worker per job, over the jobs of ≤ 30 s (one piece; long files overlap decoding with inference, so their parts do not add up): queue wait = enqueued → picked up; decode = waiting for ffmpeg's samples; batch wait = in the batcher until its batch started; inference = wall time of its batch (front-end + ONNX, shared with its batch-mates); upload+gateway = the rest of the end-to-end time (multipart upload, blob write, probe, enqueue, result notification). Batch sizes and padding (1 − real ÷ padded frames) over every batch of the level. Direct: the latency column is the wall time of its group of 8 requests through transcribeLong (pre-decoded: cutting + inference; with decode: decode + cutting + inference); summed engine time gives an inference-only RTFx of ${f1(json.references.direct.inferenceOnlyRtfx)}.`,
   );
   md.push('');
   md.push(

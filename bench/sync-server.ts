@@ -8,31 +8,21 @@
  *   every request (and released after it), batch 1.
  *
  * `POST /transcribe` (raw audio bytes) → `{ text, durationSec, decodeMs, inferenceMs }`.
- * Audio longer than 20 s is cut with the engine package's `chunkAudio` and
- * the pieces go in one batch (naive: one at a time).
+ * Audio goes the one long-audio path (@voxfleet/segmenter transcribeLong:
+ * decode + VAD on the segmenter thread; over 30 s cut at pauses); a
+ * request's pieces are batched into engine calls (naive: one at a time).
+ * decodeMs is the time spent waiting for decoded pieces, inferenceMs the rest.
  * Prints `listening <port>` once ready.
  */
 import express from 'express';
 import { cpus } from 'node:os';
-import { AsrEngine, asrConfigFromEnv, chunkAudio, stitch, type Transcript } from '@voxfleet/asr';
-import { decodeBuffer } from '@voxfleet/audio';
+import { AsrEngine, asrConfigFromEnv } from '@voxfleet/asr';
+import { batchingSubmit, transcribeLong } from '@voxfleet/segmenter';
 
 const naive = process.argv.includes('--naive');
 const port = Number(process.env.PORT ?? 0);
 // one process for the whole machine: let ONNX Runtime use every core
 const cfg = asrConfigFromEnv(process.env, { provider: 'cpu', precision: 'fp32', threads: Number(process.env.VOXFLEET_THREADS ?? cpus().length) });
-
-async function transcribe(engine: AsrEngine, samples: Float32Array, batch: boolean): Promise<Transcript> {
-  const pieces = chunkAudio(samples);
-  if (pieces.length === 1) return (await engine.transcribe([samples])).transcripts[0]!;
-  const outs: Transcript[] = [];
-  if (batch) outs.push(...(await engine.transcribe(pieces.map((p) => p.samples.slice()))).transcripts);
-  else for (const p of pieces) outs.push((await engine.transcribe([p.samples.slice()])).transcripts[0]!);
-  return stitch(
-    pieces.map((p, i) => ({ offsetSec: p.start / 16000, transcript: outs[i]! })),
-    samples.length / 16000,
-  );
-}
 
 async function main(): Promise<void> {
   const shared = naive ? undefined : await AsrEngine.start(cfg);
@@ -43,11 +33,11 @@ async function main(): Promise<void> {
       const engine = shared ?? (await AsrEngine.start(cfg));
       try {
         const t1 = performance.now();
-        const samples = await decodeBuffer(new Uint8Array(req.body as Buffer));
+        // per request: its own pieces share engine calls (naive: one piece per call, one at a time)
+        const submit = batchingSubmit(engine, { maxBatch: naive ? 1 : 64 });
+        const t = await transcribeLong(new Uint8Array(req.body as Buffer), submit, { maxInflight: naive ? 1 : 64 });
         const t2 = performance.now();
-        const t = await transcribe(engine, samples, !naive);
-        const t3 = performance.now();
-        res.json({ text: t.text, durationSec: samples.length / 16000, loadMs: t1 - t0, decodeMs: t2 - t1, inferenceMs: t3 - t2 });
+        res.json({ text: t.text, durationSec: t.stats.totalSamples / 16000, loadMs: t1 - t0, decodeMs: t.waitMs, inferenceMs: t2 - t1 - t.waitMs });
       } finally {
         if (!shared) await engine.close();
       }

@@ -1,12 +1,15 @@
 /**
  * npm run transcribe -- [options] <files...>
  * Transcribes local audio files offline with the engine and prints the text
- * with timestamps (or JSON with --json).
+ * with timestamps (or JSON with --json). Long files take the worker's path
+ * (@voxfleet/segmenter transcribeLong: streamed decode and VAD on the
+ * segmenter thread, pieces of ≤ 30 s cut at pauses, stitched), with the
+ * pieces of a file batched into engine calls of up to --batch.
  */
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
-import { AsrEngine, asrConfigFromEnv, chunkAudio, stitch, type Transcript } from '@voxfleet/asr';
-import { decodeFile } from '@voxfleet/audio';
+import { AsrEngine, asrConfigFromEnv, type Transcript } from '@voxfleet/asr';
+import { batchingSubmit, transcribeLong } from '@voxfleet/segmenter';
 
 const USAGE = `usage: npm run transcribe -- [--json] [--model DIR|FILE] [--provider cpu|webgpu|cuda|auto]
                              [--precision fp32|fp16|int8|auto] [--threads N] [--batch N] <files...>`;
@@ -44,20 +47,15 @@ async function main(): Promise<number> {
   const r = engine.report;
   console.error(`model ${r.modelId} (${r.precision} on ${r.provider}, decoder ${r.decoder}) loaded in ${r.loadMs} ms`);
   const batchSize = Math.max(1, Number(values.batch));
+  const submit = batchingSubmit(engine, { maxBatch: batchSize });
   let failures = 0;
   const results: { file: string; transcript?: Transcript; error?: string }[] = [];
   try {
     for (const file of positionals) {
       try {
-        const samples = await decodeFile(file);
-        const pieces = chunkAudio(samples);
-        const parts: { offsetSec: number; transcript: Transcript }[] = [];
-        for (let i = 0; i < pieces.length; i += batchSize) {
-          const group = pieces.slice(i, i + batchSize);
-          const { transcripts } = await engine.transcribe(group.map((p) => p.samples.slice()));
-          group.forEach((p, k) => parts.push({ offsetSec: p.start / 16000, transcript: transcripts[k]! }));
-        }
-        const transcript = stitch(parts, samples.length / 16000);
+        // one batch fills while the previous one runs
+        const { text, segments, tokens, durationSec } = await transcribeLong(file, submit, { maxInflight: 2 * batchSize });
+        const transcript: Transcript = { text, segments, tokens, durationSec };
         results.push({ file, transcript });
         if (!values.json) {
           console.log(`${basename(file)}: ${transcript.text}`);

@@ -168,3 +168,31 @@ export function transcriptOf(segments: Segment[], tokens: TokenTiming[], duratio
 export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
+
+/** One piece of a longer recording: its transcript, where it starts and how long it is (seconds). */
+export interface StitchPart {
+  offsetSec: number;
+  transcript: Transcript;
+  /** the piece's exact length; default `transcript.durationSec` (rounded to ms) */
+  durSec?: number;
+}
+
+/**
+ * Joins piece transcripts (in order) into one with absolute times: every segment
+ * and token is clamped to [0, its piece's length] and shifted by the piece's
+ * offset, so times stay monotonic across pieces that do not overlap.
+ */
+export function stitch(parts: readonly StitchPart[], durationSec: number): Transcript {
+  const segments: Segment[] = [];
+  const tokens: TokenTiming[] = [];
+  for (const { offsetSec, transcript, durSec = transcript.durationSec } of parts) {
+    const place = <T extends Segment | TokenTiming>(x: T): T => ({
+      ...x,
+      start: round3(offsetSec + Math.min(Math.max(0, x.start), durSec)),
+      end: round3(offsetSec + Math.min(Math.max(0, x.end), durSec)),
+    });
+    for (const x of transcript.segments) segments.push(place(x));
+    for (const x of transcript.tokens) tokens.push(place(x));
+  }
+  return transcriptOf(segments, tokens, durationSec);
+}

@@ -1,4 +1,4 @@
-/** Messages between AsrEngine (main thread) and its worker thread. */
+/** Messages between AsrEngine (main thread) and its worker thread; `errorInfo` also serves the segmenter's thread. */
 import type { LoadReport } from './ctc-model.js';
 import type { Transcript } from './ctc.js';
 
@@ -15,10 +15,20 @@ export type EngineRequest =
   | { type: 'transcribe'; id: number; audio: Float32Array[] }
   | { type: 'close' };
 
+/** An error as it crosses a thread boundary (an Error's class and extra fields do not survive postMessage). */
 export interface ErrorInfo {
   name: string;
   message: string;
   code?: string;
+  /** diagnostic text for logs (AudioError's `detail`) */
+  detail?: string;
+}
+
+/** What a worker thread posts for an error: its name, message, and `code` / `detail` when they are strings. */
+export function errorInfo(err: unknown): ErrorInfo {
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  const { code, detail } = err as { code?: unknown; detail?: unknown };
+  return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}), ...(typeof detail === 'string' ? { detail } : {}) };
 }
 
 export type EngineResponse =

@@ -5,21 +5,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { asrConfigSchema } from './config.js';
 import { CtcModel, type Features } from './ctc-model.js';
-import type { EngineRequest, EngineResponse } from './engine-protocol.js';
+import { errorInfo, type EngineRequest, type EngineResponse } from './engine-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('engine-thread must run in a worker thread');
 
 function post(msg: EngineResponse): void {
   port!.postMessage(msg);
-}
-
-function errorInfo(err: unknown): { name: string; message: string; code?: string } {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
-  }
-  return { name: 'Error', message: String(err) };
 }
 
 async function main(): Promise<void> {

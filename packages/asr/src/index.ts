@@ -9,7 +9,6 @@ export { modelMetaFrom, type ModelMeta } from './model-meta.js';
 export { float32ToHalf, halfToFloat32, toHalfBits, halfBitsToFloat } from './fp16.js';
 export * from './frontend/index.js';
 export * from './score.js';
-export * from './chunk.js';
 export { beamSearchPath, DEFAULT_BEAM, type BeamOptions } from './beam.js';
 export { resolveDecoder, decoderTag, describeDecoder, servedModelId, DecoderConfigError, type DecoderSpec } from './decoder.js';
 export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCtc, greedyPath, type Vocabulary } from '../src/ctc.js';
+import { decodeCtc, greedyPath, stitch, type Vocabulary } from '../src/ctc.js';
 
 const vocab: Vocabulary = { tokens: ['<blank>', ' ', "'", ...'abcdefghijklmnopqrstuvwxyz'], blankId: 0, unit: 'char' };
 const id = (c: string): number => vocab.tokens.indexOf(c);
@@ -67,5 +67,46 @@ describe('greedy CTC', () => {
   it('returns an empty transcript for silence', () => {
     const t = decodeCtc([], vocab, { frameShiftSec: 0.03 }, 1.5);
     expect(t).toEqual({ text: '', segments: [], tokens: [], durationSec: 1.5 });
+  });
+});
+
+describe('stitch', () => {
+  it('stitches transcripts with absolute times', () => {
+    const t = stitch(
+      [
+        { offsetSec: 0, transcript: { text: 'a', segments: [{ start: 0.1, end: 0.5, text: 'a' }], tokens: [], durationSec: 20 } },
+        { offsetSec: 20, transcript: { text: 'b', segments: [{ start: 0.2, end: 0.4, text: 'b' }], tokens: [], durationSec: 5 } },
+      ],
+      25,
+    );
+    expect(t.text).toBe('a b');
+    expect(t.segments[1]).toEqual({ start: 20.2, end: 20.4, text: 'b' });
+    expect(t.durationSec).toBe(25);
+  });
+
+  it("clamps each piece's segments and tokens to [0, its length], so times stay monotonic", () => {
+    const piece = (dur: number) => ({
+      text: 'x',
+      segments: [{ start: -0.05, end: dur + 0.3, text: 'x' }],
+      tokens: [{ id: 1, text: 'x', start: dur - 0.1, end: dur + 0.2 }],
+      durationSec: Math.round(dur * 1000) / 1000,
+    });
+    // the exact length wins over the rounded durationSec
+    const t = stitch(
+      [
+        { offsetSec: 0, durSec: 1.23456, transcript: piece(1.23456) },
+        { offsetSec: 1.23456, durSec: 2, transcript: piece(2) },
+      ],
+      3.23456,
+    );
+    expect(t.segments).toEqual([
+      { start: 0, end: 1.235, text: 'x' },
+      { start: 1.235, end: 3.235, text: 'x' },
+    ]);
+    expect(t.tokens.map((k) => [k.start, k.end])).toEqual([
+      [1.135, 1.235],
+      [3.135, 3.235],
+    ]);
+    for (let i = 1; i < t.tokens.length; i++) expect(t.tokens[i]!.start).toBeGreaterThanOrEqual(t.tokens[i - 1]!.end);
   });
 });

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { AsrEngine, DEFAULT_MODEL_DIR, charErrors, rate, sumCounts, type ErrorCounts } from '@voxfleet/asr';
-import { EnergyDetector, SpeechSegmenter, transcribeLong, type FrameDetector, type SpeechSegment } from '../src/index.js';
+import { EnergyDetector, SpeechSegmenter, batchingSubmit, transcribeLong, type FrameDetector, type SpeechSegment } from '../src/index.js';
 import { buildStream, loadClips, type Background, type Placed } from './corpus.js';
 import { SileroDetector } from './silero.js';
 
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
       const wall = (performance.now() - t0) / 1000;
       const row: Row = { background: bg, detector: d.name, audioSec: samples.length / SR, rtfx: samples.length / SR / wall, ...score(placed, found, samples.length) };
       if (engine) {
-        const t = await transcribeLong(engine, chunks(samples, SR), { detector: await d.make() });
+        const t = await transcribeLong(chunks(samples, SR), batchingSubmit(engine), { detector: await d.make() });
         const counts: ErrorCounts[] = [];
         for (const p of placed) {
           if (!/^(en|heldout)/.test(p.clip.name)) continue;

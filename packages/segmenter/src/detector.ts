@@ -6,6 +6,7 @@
  * `off` counts as silence). A detector may look ahead: the score of frame k
  * is returned when frame k + lookaheadFrames is pushed.
  */
+import { RealFft } from '@voxfleet/asr/fft';
 
 export interface FrameDetector {
   /** samples per frame (16 kHz) */
@@ -99,7 +100,7 @@ export class EnergyDetector implements FrameDetector {
   /** number of bands (1: broadband) and their FFT bin ranges */
   private readonly nb: number;
   private readonly bandBins: [number, number][];
-  private readonly fft: Fft | undefined;
+  private readonly fft: HannPowerSpectrum | undefined;
   /** rings by frame index: high-passed broadband power; band powers; band 100 ms trailing levels (dB) */
   private readonly ring: number;
   private readonly gatePower: Float64Array;
@@ -129,7 +130,7 @@ export class EnergyDetector implements FrameDetector {
     if (edges.length >= 2) {
       let n = 1;
       while (n < this.frameSamples) n <<= 1;
-      this.fft = new Fft(n);
+      this.fft = new HannPowerSpectrum(n);
       const hz = 16000 / n;
       this.bandBins = edges.slice(1).map((hi, i) => [Math.round(edges[i]! / hz), Math.max(Math.round(edges[i]! / hz) + 1, Math.round(hi / hz))]);
     } else {
@@ -210,7 +211,7 @@ export class EnergyDetector implements FrameDetector {
     const nb = this.nb;
     this.gatePower[r] = e / Math.max(1, valid);
     if (this.fft) {
-      const spec = this.fft.powerSpectrum(frame, valid);
+      const spec = this.fft.power(frame, valid);
       for (let b = 0; b < nb; b++) {
         const [lo, hi] = this.bandBins[b]!;
         let p = 0;
@@ -283,104 +284,34 @@ export class EnergyDetector implements FrameDetector {
 }
 
 /**
- * Power spectrum of a real frame (Hann-windowed, zero-padded to n): an n/2-point
- * complex radix-2 FFT of the even/odd samples packed as re/im, then split into
- * the n-point real spectrum. Bins 0…n/2.
+ * Power spectrum of a real frame for the band levels: Hann-windowed over its
+ * `valid` samples (symmetric, w[i] = 0.5 − 0.5·cos(2πi/(valid−1)), float64),
+ * zero-padded to n, through the front-end's `RealFft`. Bins 0…n/2.
  */
-export class Fft {
-  private readonly m: number;
-  private readonly re: Float64Array;
-  private readonly im: Float64Array;
-  /** twiddles of the n/2-point FFT, and of the n-point split */
-  private readonly cosM: Float64Array;
-  private readonly sinM: Float64Array;
-  private readonly cosN: Float64Array;
-  private readonly sinN: Float64Array;
-  private readonly rev: Uint32Array;
+export class HannPowerSpectrum {
+  private readonly fft: RealFft;
+  private readonly buf: Float64Array;
   private readonly out: Float64Array;
   private window: Float64Array = new Float64Array(0);
 
   constructor(readonly n: number) {
-    if (n < 4 || (n & (n - 1)) !== 0) throw new RangeError('FFT size must be a power of two ≥ 4');
-    const m = (this.m = n / 2);
-    this.re = new Float64Array(m);
-    this.im = new Float64Array(m);
-    this.cosM = new Float64Array(m / 2);
-    this.sinM = new Float64Array(m / 2);
-    for (let i = 0; i < m / 2; i++) {
-      this.cosM[i] = Math.cos((2 * Math.PI * i) / m);
-      this.sinM[i] = -Math.sin((2 * Math.PI * i) / m);
-    }
-    this.cosN = new Float64Array(m);
-    this.sinN = new Float64Array(m);
-    for (let k = 0; k < m; k++) {
-      this.cosN[k] = Math.cos((2 * Math.PI * k) / n);
-      this.sinN[k] = -Math.sin((2 * Math.PI * k) / n);
-    }
-    this.rev = new Uint32Array(m);
-    const bits = Math.log2(m);
-    for (let i = 0; i < m; i++) {
-      let r = 0;
-      for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
-      this.rev[i] = r;
-    }
-    this.out = new Float64Array(m + 1);
+    this.fft = new RealFft(n);
+    this.buf = new Float64Array(n);
+    this.out = new Float64Array(this.fft.bins);
   }
 
-  powerSpectrum(x: Float32Array, valid: number): Float64Array {
-    const m = this.m;
+  /** the spectrum of frame[0, valid) (a buffer reused by the next call) */
+  power(frame: Float32Array, valid: number): Float64Array {
     if (this.window.length !== valid) {
       this.window = new Float64Array(valid);
       for (let i = 0; i < valid; i++) this.window[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / Math.max(1, valid - 1));
     }
-    const { re, im, rev, window: w } = this;
-    re.fill(0);
-    im.fill(0);
+    const { buf, window: w } = this;
     const lim = Math.min(valid, this.n);
-    for (let i = 0; i < lim; i++) {
-      const v = x[i]! * w[i]!;
-      const j = rev[i >> 1]!;
-      if (i & 1) im[j] = v;
-      else re[j] = v;
-    }
-    for (let size = 2; size <= m; size <<= 1) {
-      const half = size >> 1;
-      const step = m / size;
-      for (let start = 0; start < m; start += size) {
-        for (let j = 0; j < half; j++) {
-          const wr = this.cosM[j * step]!;
-          const wi = this.sinM[j * step]!;
-          const a = start + j;
-          const b = a + half;
-          const tr = re[b]! * wr - im[b]! * wi;
-          const ti = re[b]! * wi + im[b]! * wr;
-          re[b] = re[a]! - tr;
-          im[b] = im[a]! - ti;
-          re[a]! += tr;
-          im[a]! += ti;
-        }
-      }
-    }
-    // X[k] = E[k] + W^k O[k], E = (Z[k] + conj Z[m−k]) / 2, O = −i (Z[k] − conj Z[m−k]) / 2
-    const out = this.out;
-    out[0] = (re[0]! + im[0]!) ** 2;
-    out[m] = (re[0]! - im[0]!) ** 2;
-    for (let k = 1; k < m; k++) {
-      const zr = re[k]!;
-      const zi = im[k]!;
-      const cr = re[m - k]!;
-      const ci = -im[m - k]!;
-      const er = (zr + cr) / 2;
-      const ei = (zi + ci) / 2;
-      const or = (zi - ci) / 2;
-      const oi = -(zr - cr) / 2;
-      const wr = this.cosN[k]!;
-      const wi = this.sinN[k]!;
-      const xr = er + wr * or - wi * oi;
-      const xi = ei + wr * oi + wi * or;
-      out[k] = xr * xr + xi * xi;
-    }
-    return out;
+    for (let i = 0; i < lim; i++) buf[i] = frame[i]! * w[i]!;
+    buf.fill(0, lim);
+    this.fft.power(buf, this.out);
+    return this.out;
   }
 }
 

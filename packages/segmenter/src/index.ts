@@ -1,4 +1,4 @@
-export { EnergyDetector, type EnergyDetectorOptions, type FrameDetector } from './detector.js';
+export { EnergyDetector, HannPowerSpectrum, type EnergyDetectorOptions, type FrameDetector } from './detector.js';
 export {
   SEGMENTER_SAMPLE_RATE,
   SegmentStateMachine,
@@ -9,4 +9,8 @@ export {
   type SegmenterStats,
   type SpeechSegment,
 } from './segmenter.js';
-export { transcribeLong, type BatchTranscriber, type LongOptions, type LongProgress, type LongTranscript } from './long.js';
+export { PieceCutter, type Piece } from './pieces.js';
+export { SegmenterThread, type PieceStream } from './segmenter-thread.js';
+export type { StreamSpec } from './thread-protocol.js';
+export { transcribeLong, type LongInput, type LongOptions, type LongProgress, type LongTranscript, type Submit } from './long.js';
+export { batchingSubmit, type BatchTranscriber, type BatchedPiece, type BatchingOptions } from './submit.js';

@@ -1,8 +1,9 @@
 /**
  * Segmentation and stitching end to end with the REAL default model (CPU) and
- * REAL ffmpeg: ten held-out clips (fixtures/heldout, FLAC decoded by ffmpeg)
- * are concatenated with 1–3 s of silence or low noise into a WAV that ffmpeg
- * streams back (wavFastPath off) through the segmenter into the engine.
+ * REAL ffmpeg (the bundled binary): ten held-out clips (fixtures/heldout, FLAC
+ * decoded by ffmpeg) are concatenated with 1–3 s of silence or low noise into
+ * a WAV that ffmpeg streams back (wavFastPath off) on the segmenter thread
+ * (decode + VAD off the main thread) into the engine through batchingSubmit.
  *
  * The model is small (held-out CER 10–15 %, more on long noisy mixes), so
  * sentences are matched by character error rate, not by words (at that CER
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '@voxfleet/audio';
 import { AsrEngine, DEFAULT_MODEL_DIR, charErrors, normalizeForScoring, rate } from '@voxfleet/asr';
-import { transcribeLong, type LongProgress, type LongTranscript } from '../src/index.js';
+import { batchingSubmit, transcribeLong, type BatchedPiece, type LongProgress, type LongTranscript } from '../src/index.js';
 import { concatWithGaps, type Placed } from '@voxfleet/testkit';
 import { SR } from './synth.js';
 
@@ -65,7 +66,7 @@ describe('transcribeLong end to end (default model, ffmpeg)', () => {
   let dir: string;
   let engine: AsrEngine;
   let placed: Placed[];
-  let result: LongTranscript;
+  let result: LongTranscript<BatchedPiece>;
   const progress: LongProgress[] = [];
 
   beforeAll(async () => {
@@ -83,8 +84,8 @@ describe('transcribeLong end to end (default model, ffmpeg)', () => {
     await writeFile(join(dir, 'long.wav'), wav16(all));
 
     engine = await AsrEngine.start({ modelPath: process.env.VOXFLEET_MODEL || DEFAULT_MODEL_DIR, provider: 'cpu', precision: 'fp32', threads: 1 });
-    result = await transcribeLong(engine, join(dir, 'long.wav'), {
-      batchSize: 4,
+    result = await transcribeLong(join(dir, 'long.wav'), batchingSubmit(engine, { maxBatch: 4 }), {
+      maxInflight: 8,
       chunkSamples: 8000,
       decode: { wavFastPath: false }, // ffmpeg decodes the stream too
       onProgress: (p) => progress.push({ ...p }),
@@ -160,6 +161,8 @@ describe('transcribeLong end to end (default model, ffmpeg)', () => {
 
   it('reports progress by segments', () => {
     expect(progress.length).toBeGreaterThanOrEqual(Math.ceil(result.speech.length / 4) + 1);
+    expect(result.pieces).toHaveLength(result.speech.length);
+    for (const p of result.pieces) expect(p.batchSize).toBeLessThanOrEqual(4);
     const last = progress.at(-1)!;
     expect(last).toMatchObject({ done: true, segmentsDone: result.speech.length, segmentsFound: result.speech.length });
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.segmentsDone).toBeGreaterThanOrEqual(progress[i - 1]!.segmentsDone);

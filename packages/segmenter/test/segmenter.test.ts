@@ -4,7 +4,7 @@
  * bed), clicks, a changing noise bed, the max-length cut, and chunking.
  */
 import { describe, expect, it } from 'vitest';
-import { Fft } from '../src/detector.js';
+import { HannPowerSpectrum } from '../src/detector.js';
 import { EnergyDetector, SegmentStateMachine, SpeechSegmenter, type SegmenterOptions, type SpeechSegment } from '../src/index.js';
 import { SR, build, chunked, type Part } from './synth.js';
 
@@ -278,13 +278,13 @@ describe('EnergyDetector', () => {
   });
 });
 
-describe('Fft', () => {
+describe('HannPowerSpectrum (the band spectrum over asr RealFft)', () => {
   it('matches a direct DFT of the Hann-windowed, zero-padded frame', () => {
     const n = 512;
     const valid = 320;
     const x = new Float32Array(n);
     for (let i = 0; i < valid; i++) x[i] = Math.sin(i * 0.3) + 0.5 * Math.cos(i * 1.7) + (i % 7) / 10;
-    const p = new Fft(n).powerSpectrum(x, valid);
+    const p = new HannPowerSpectrum(n).power(x, valid);
     for (let k = 0; k <= n / 2; k++) {
       let re = 0;
       let im = 0;
