@@ -8,6 +8,7 @@ import type { AsrConfig, Precision, Provider } from './config.js';
 import { beamSearchPath, type BeamOptions } from './beam.js';
 import { decodeCtc, greedyPath, type Transcript } from './ctc.js';
 import { describeDecoder, decoderTag, resolveDecoder, type DecoderSpec } from './decoder.js';
+import { fileDigest, modelIdentity } from './identity.js';
 import { ArpaLm } from './lm/arpa.js';
 import { float32ToHalf, halfToFloat32 } from './fp16.js';
 import { FrontEnd, lfrFrameCount } from './frontend/index.js';
@@ -30,8 +31,10 @@ export interface Calibration {
 }
 
 export interface LoadReport {
-  /** the ONNX metadata's model_id, plus a tag naming the decoder when it is not greedy */
+  /** the model identity (name, file digest, decoder tag, precision: see identity.ts), the cache's model key */
   modelId: string;
+  /** the model's name (the ONNX metadata's model_id, or the file name): builds of one model share it */
+  modelName: string;
   /** e.g. "greedy" or "beam 16, LM lm.arpa.gz (alpha 0.5, beta 2)" */
   decoder: string;
   file: string;
@@ -111,7 +114,8 @@ export class CtcModel {
         continue;
       }
       const report: LoadReport = {
-        modelId: meta.modelId + decoderTag(decoderSpec),
+        modelId: '',
+        modelName: meta.modelId,
         decoder: describeDecoder(decoderSpec),
         file: variant.file,
         provider,
@@ -144,7 +148,9 @@ export class CtcModel {
       const code = config.provider !== 'cpu' && config.provider !== 'auto' ? 'provider_unavailable' : 'bad_model';
       throw new EngineSetupError(code, errors.join('; '));
     }
-    best.model.report.loadMs = Math.round(performance.now() - t0);
+    const r = best.model.report;
+    r.modelId = modelIdentity({ name: meta.modelId, digest: await fileDigest(r.file), decoderTag: decoderTag(decoderSpec), precision: r.precision }).id;
+    r.loadMs = Math.round(performance.now() - t0);
     return best.model;
   }
 

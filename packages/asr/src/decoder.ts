@@ -3,16 +3,14 @@
  * an optional word n-gram LM. A model directory may carry a `decoder.json`
  * (`{"lm": "lm.arpa.gz", "alpha": 0.5, "beta": 2, "beamWidth": 16}`) with the
  * weights tuned for that model; the config (env) can override each of them.
- * File reads only (no onnxruntime), so the gateway can name the served model
- * for cache keys without loading it.
+ * The decoder tag is part of the model identity (identity.ts).
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_BEAM, type BeamOptions } from './beam.js';
 import type { AsrConfig } from './config.js';
-import { readOnnxMetadata } from './onnx-metadata.js';
 
 export type DecoderSpec =
   | { kind: 'greedy' }
@@ -90,24 +88,4 @@ export function describeDecoder(spec: DecoderSpec): string {
   if (spec.kind === 'greedy') return 'greedy';
   const o = spec.options;
   return `beam ${o.beamWidth}${spec.lmPath ? `, LM ${spec.lmPath.replace(/^.*\//, '')} (alpha ${o.alpha}, beta ${o.beta})` : ', no LM'}`;
-}
-
-async function onnxFile(path: string): Promise<string | undefined> {
-  if (!(await isDir(path))) return (await stat(path).catch(() => undefined))?.isFile() ? path : undefined;
-  const names = (await readdir(path)).filter((n) => n.endsWith('.onnx')).sort();
-  const pick = names.includes('model.onnx') ? 'model.onnx' : names[0];
-  return pick ? join(path, pick) : undefined;
-}
-
-/**
- * The id the engine reports for `config`: the ONNX metadata's model_id (or the
- * file name) plus the decoder tag. Undefined when the model cannot be read.
- */
-export async function servedModelId(config: AsrConfig): Promise<string | undefined> {
-  const file = await onnxFile(config.modelPath);
-  if (!file) return undefined;
-  const meta = await readOnnxMetadata(file).catch(() => undefined);
-  if (!meta) return undefined;
-  const base = meta.model_id || file.replace(/^.*\//, '').replace(/\.onnx$/, '');
-  return base + decoderTag(await resolveDecoder(config));
 }

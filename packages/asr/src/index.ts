@@ -10,5 +10,6 @@ export { float32ToHalf, halfToFloat32, toHalfBits, halfBitsToFloat } from './fp1
 export * from './frontend/index.js';
 export * from './score.js';
 export { beamSearchPath, DEFAULT_BEAM, type BeamOptions } from './beam.js';
-export { resolveDecoder, decoderTag, describeDecoder, servedModelId, DecoderConfigError, type DecoderSpec } from './decoder.js';
+export { resolveDecoder, decoderTag, describeDecoder, DecoderConfigError, type DecoderSpec } from './decoder.js';
+export { fileDigest, modelIdentity, type ModelIdentity } from './identity.js';
 export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';

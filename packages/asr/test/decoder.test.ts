@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { asrConfigSchema, type AsrConfigInput } from '../src/config.js';
-import { DecoderConfigError, decoderTag, resolveDecoder, servedModelId } from '../src/decoder.js';
-import { DEFAULT_MODEL_DIR } from '../src/config.js';
+import { DecoderConfigError, decoderTag, resolveDecoder } from '../src/decoder.js';
 import { TINY_ARPA } from './lm.test.js';
 
 async function modelDir(decoderJson?: object): Promise<string> {
@@ -49,12 +48,5 @@ describe('decoder selection', () => {
     expect(decoderTag({ kind: 'greedy' })).toBe('');
     await writeFile(join(dir, 'lm.arpa'), TINY_ARPA.replace('-1.5\tcat', '-1.6\tcat'));
     expect(decoderTag(await resolveDecoder(cfg({ modelPath: dir })))).not.toBe(base);
-  });
-
-  it('gives the served model id from files alone: ONNX model_id plus the decoder tag', async () => {
-    const id = await servedModelId(cfg({ modelPath: DEFAULT_MODEL_DIR }));
-    expect(id).toMatch(/^voxfleet-en-char-ctc-.*\+beam-[0-9a-f]{8}$/);
-    expect(await servedModelId(cfg({ modelPath: DEFAULT_MODEL_DIR, decoder: 'greedy' }))).toBe(id!.replace(/\+beam-.*$/, ''));
-    expect(await servedModelId(cfg({ modelPath: '/nonexistent' }))).toBeUndefined();
   });
 });

@@ -14,7 +14,9 @@ import {
   charErrors,
   rate,
   readOnnxMetadata,
-  servedModelId,
+  fileDigest,
+  decoderTag,
+  resolveDecoder,
   sumCounts,
 } from '../src/index.js';
 
@@ -71,9 +73,13 @@ describe('AsrEngine (default model, CPU)', () => {
     expect(engine.report.decoder).toMatch(/^beam \d+, LM lm\.arpa\.gz/);
   });
 
-  it('reports the same model id the gateway computes from files for its cache keys', async () => {
-    const id = await servedModelId(asrConfigSchema.parse({ modelPath: DEFAULT_MODEL_DIR }));
-    expect(engine.report.modelId).toBe(id);
+  it('names its model identity from the files: name, digest of the ONNX file that runs, decoder tag, precision', async () => {
+    const { report } = engine;
+    const tag = decoderTag(await resolveDecoder(asrConfigSchema.parse({ modelPath: DEFAULT_MODEL_DIR })));
+    expect(tag).toMatch(/^\+beam-[0-9a-f]{8}$/);
+    expect(report.modelName).toMatch(/^voxfleet-en-char-ctc-/);
+    expect(report.modelId).toBe(`${report.modelName}@${await fileDigest(report.file)}${tag}/fp32`);
+    expect(report.file).toMatch(/model\.onnx$/);
   });
 
   it('gives the same text for mixed-length utterances batched as one at a time', async () => {

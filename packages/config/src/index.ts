@@ -4,14 +4,13 @@
  * calls one of the `*ConfigFromEnv` functions at start and prints the result
  * with `redact` (API keys and passwords masked).
  */
-import { basename, isAbsolute, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /** Repository root (config lives at packages/config/src). */
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname.replace(/\/$/, '');
 export const DEFAULT_REDIS_PORT = 6390;
-export const DEFAULT_MODEL_NAME = 'voxfleet-en-char-ctc';
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
@@ -37,8 +36,6 @@ export const queueConfigSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'queue names may not contain ":"'),
   attempts: int(1, 100),
   backoffMs: int(0),
-  /** id of the model the fleet serves; part of the result-cache key */
-  modelId: z.string().min(1),
 });
 
 export const gatewayConfigSchema = z.object({
@@ -99,6 +96,10 @@ export const workerConfigSchema = z.object({
   segmentMaxSec: z.coerce.number().min(1).max(120),
   /** heartbeat key TTL; the worker refreshes it every third of that */
   heartbeatTtlMs: int(1000),
+  /** BullMQ job lock: a crashed worker's jobs are taken up again once their lock expires */
+  lockDurationMs: int(1000),
+  /** how often a worker looks for jobs whose lock expired (stalled) */
+  stalledIntervalMs: int(500),
   /** wall-clock limit for decoding one file */
   decodeTimeoutMs: int(1000),
   maxAudioSec: z.coerce.number().positive(),
@@ -157,7 +158,6 @@ function absolute(p: string): string {
 /** Redis, storage and queue settings shared by the gateway and the workers. */
 export function commonConfigFromEnv(env: Env = process.env): CommonConfig {
   const varDir = absolute(get(env, 'VOXFLEET_VAR_DIR') ?? 'var');
-  const modelPath = get(env, 'VOXFLEET_MODEL');
   return {
     redis: parse(redisConfigSchema, 'redis', {
       url: get(env, 'VOXFLEET_REDIS_URL') ?? `redis://127.0.0.1:${DEFAULT_REDIS_PORT}`,
@@ -173,7 +173,6 @@ export function commonConfigFromEnv(env: Env = process.env): CommonConfig {
       name: get(env, 'VOXFLEET_QUEUE') ?? 'transcribe',
       attempts: get(env, 'VOXFLEET_JOB_ATTEMPTS') ?? 3,
       backoffMs: get(env, 'VOXFLEET_JOB_BACKOFF_MS') ?? 2000,
-      modelId: get(env, 'VOXFLEET_MODEL_ID') ?? (modelPath ? basename(modelPath.replace(/\/+$/, '')).replace(/\.onnx$/, '') : DEFAULT_MODEL_NAME),
     }),
   };
 }
@@ -232,6 +231,8 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
     concurrency: get(env, 'VOXFLEET_WORKER_CONCURRENCY') ?? 2 * Number(get(env, 'VOXFLEET_BATCH_MAX') ?? 8),
     segmentMaxSec: get(env, 'VOXFLEET_SEGMENT_MAX_SEC') ?? 30,
     heartbeatTtlMs: get(env, 'VOXFLEET_HEARTBEAT_TTL_MS') ?? 15_000,
+    lockDurationMs: get(env, 'VOXFLEET_LOCK_MS') ?? 60_000,
+    stalledIntervalMs: get(env, 'VOXFLEET_STALLED_INTERVAL_MS') ?? 30_000,
     decodeTimeoutMs: get(env, 'VOXFLEET_DECODE_TIMEOUT_MS') ?? 10 * 60_000,
     maxAudioSec: get(env, 'VOXFLEET_MAX_AUDIO_SEC') ?? 3 * HOUR,
   });

@@ -8,7 +8,7 @@ describe('config from env', () => {
     expect(g.storage).toMatchObject({ cacheTtlSec: 86400, retentionSec: 7 * 86400 });
     expect(g.storage.blobDir.endsWith('/var/blobs')).toBe(true);
     expect(g.redis.url).toBe('redis://127.0.0.1:6390');
-    expect(g.queue).toMatchObject({ name: 'transcribe', modelId: 'voxfleet-en-char-ctc' });
+    expect(g.queue).toMatchObject({ name: 'transcribe', attempts: 3 });
     const w = workerConfigFromEnv({ VOXFLEET_BATCH_MAX: '4', VOXFLEET_BATCH_WAIT_MS: '250' });
     expect(w.worker).toMatchObject({ maxBatch: 4, maxWaitMs: 250 });
     expect(workerConfigFromEnv({}).worker).toMatchObject({ maxBatch: 8, maxWaitMs: 100 });
@@ -24,11 +24,6 @@ describe('config from env', () => {
     expect(() => gatewayConfigFromEnv({ VOXFLEET_PORT: 'eighty' })).toThrow(/gateway\.port/);
     expect(() => gatewayConfigFromEnv({ VOXFLEET_QUEUE: 'a:b' })).toThrow(/queue\.name/);
     expect(() => gatewayConfigFromEnv({ VOXFLEET_API_KEYS: 'short' })).toThrow(/16 characters/);
-  });
-
-  it('derives the cache model id from the model path', () => {
-    expect(gatewayConfigFromEnv({ VOXFLEET_MODEL: '/models/my-model/' }).queue.modelId).toBe('my-model');
-    expect(gatewayConfigFromEnv({ VOXFLEET_MODEL_ID: 'pinned' }).queue.modelId).toBe('pinned');
   });
 
   it('masks API keys, passwords and URL credentials when printed', () => {

@@ -19,8 +19,11 @@ describe('queue contract', () => {
   });
 
   it('keeps audio bytes out of job data: the payload holds a blob key', () => {
-    const payload = { v: 1, blobKey: 'ab/x', md5, bytes: 10, filename: 'a.wav', durationSec: 1, language: null, modelId: 'm', cacheKey: 'c'.repeat(40), submittedAt: 1 };
+    const payload = { v: 2, blobKey: 'ab/x', md5, bytes: 10, filename: 'a.wav', durationSec: 1, language: null, modelId: 'm@abc/fp32', modelName: 'm', cacheKey: 'c'.repeat(40), submittedAt: 1 };
     expect(transcribeJobSchema.parse(payload)).toEqual(payload);
+    // a version-1 payload (no model name) still parses
+    const { modelName: _name, ...v1 } = { ...payload, v: 1 as const };
+    expect(transcribeJobSchema.parse(v1)).toEqual({ ...v1, modelName: null });
     expect(transcribeJobSchema.safeParse({ ...payload, audio: 'AAAA' }).data).not.toHaveProperty('audio');
     expect(transcribeJobSchema.safeParse({ ...payload, md5: 'nope' }).success).toBe(false);
   });

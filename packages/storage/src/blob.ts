@@ -95,12 +95,15 @@ export class LocalBlobStore implements BlobStore {
     await mkdir(this.tmpDir, { recursive: true });
     const tmp = join(this.tmpDir, `${id}.part`);
     const meter = new Meter(opts.maxBytes ?? Number.POSITIVE_INFINITY);
+    const file = createWriteStream(tmp, { mode: 0o640 });
     try {
-      await pipeline(source, meter, createWriteStream(tmp, { mode: 0o640 }), opts.signal ? { signal: opts.signal } : {});
+      await pipeline(source, meter, file, opts.signal ? { signal: opts.signal } : {});
       const final = this.localPath(key);
       await mkdir(dirname(final), { recursive: true });
       await rename(tmp, final);
     } catch (err) {
+      // The file may still be opening when the source fails: remove it only once the stream has closed, or the open recreates it.
+      if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
       await rm(tmp, { force: true });
       throw err;
     }

@@ -207,6 +207,11 @@ export class JobStore {
     return { ids, nextCursor: null };
   }
 
+  /** The cursor of a page that ends with `record` (see `list`). */
+  cursorAfter(record: JobRecord): string {
+    return Buffer.from(`${record.createdAt}.${record.id}`).toString('base64url');
+  }
+
   /** Drops index entries created before `cutoffMs` (their records expire on their own). */
   async pruneIndex(cutoffMs: number): Promise<number> {
     return this.redis.zremrangebyscore(this.indexKey, '-inf', `(${cutoffMs}`);

@@ -3,6 +3,7 @@
  * = retention); this removes what has no TTL — the job index entries and the
  * blobs on disk — once they are older than the retention period.
  */
+import type { Redis } from 'ioredis';
 import type { BlobStore } from './blob.js';
 import type { JobStore } from './records.js';
 
@@ -32,4 +33,23 @@ export async function cleanupExpired(opts: {
     if (old.length < 500) break;
   }
   return { indexEntries, blobs, blobBytes };
+}
+
+/** One process at a time runs the retention sweep (a short Redis lock; the others skip that round). */
+export class RetentionLock {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  async run(fn: () => Promise<void>): Promise<boolean> {
+    const key = `${this.prefix}:lock:cleanup`;
+    if ((await this.redis.set(key, String(process.pid), 'EX', 300, 'NX')) !== 'OK') return false;
+    try {
+      await fn();
+      return true;
+    } finally {
+      await this.redis.del(key);
+    }
+  }
 }

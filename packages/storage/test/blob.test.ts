@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlobNotFoundError, BlobTooLargeError, LocalBlobStore } from '../src/index.js';
 
@@ -47,6 +47,19 @@ describe('LocalBlobStore', () => {
       },
     });
     await expect(store.put(failing)).rejects.toThrow(/went away/);
+    expect(await readdir(join(root, '.tmp'))).toEqual([]);
+    // Sources that fail while the temporary file is still opening leave nothing either.
+    const early = (i: number): Readable => {
+      const p = new PassThrough();
+      p.on('error', () => {});
+      if (i % 2) p.write(Buffer.alloc(10));
+      setImmediate(() => p.destroy(new Error('early')));
+      return p;
+    };
+    const results = await Promise.allSettled(Array.from({ length: 2000 }, (_, i) => store.put(early(i))));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    // a leaked file would be created by an open still in flight: give those a moment to land
+    await new Promise((r) => setTimeout(r, 300));
     expect(await readdir(join(root, '.tmp'))).toEqual([]);
     expect(await store.listOlderThan(Date.now() + 1000)).toEqual([]);
   });

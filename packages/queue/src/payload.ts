@@ -1,0 +1,68 @@
+/**
+ * What the gateway and the workers must agree on about a task: the payload
+ * schema (keys and metadata, never audio bytes), task ids and result-cache
+ * keys.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** Version 2 made `modelId` nullable and added `modelName`; version 1 payloads still parse. */
+export const PAYLOAD_VERSION = 2;
+
+/** What a worker needs to transcribe one task. The audio itself stays in the blob store. */
+export const transcribeJobSchema = z.object({
+  v: z.union([z.literal(1), z.literal(PAYLOAD_VERSION)]),
+  /** blob store key of the uploaded audio */
+  blobKey: z.string().min(1),
+  md5: z.string().regex(/^[0-9a-f]{32}$/),
+  bytes: z.number().int().nonnegative(),
+  filename: z.string(),
+  durationSec: z.number().nonnegative(),
+  /** requested language, or null for the model's own */
+  language: z.string().nullable(),
+  /** identity of the model the task was keyed for (see `modelIdentity`); null when no worker had announced one yet */
+  modelId: z.string().min(1).nullable(),
+  /** that model's name (identities of one name differ in weights, decoder or precision) */
+  modelName: z.string().min(1).nullable().default(null),
+  /** result-cache key the gateway claimed for this task (md5 + modelId + options) */
+  cacheKey: z.string().regex(/^[0-9a-f]{32,64}$/),
+  submittedAt: z.number().int(),
+});
+export type TranscribeJob = z.infer<typeof transcribeJobSchema>;
+
+/** What a job returns to BullMQ (small: the transcript itself lives in the result store). */
+export interface TranscribeReturn {
+  status: 'completed';
+  workerId: string;
+  textLength: number;
+  batchSizes: number[];
+}
+
+/** Options that change the transcript; everything in here is part of the cache key. */
+export interface OutputOptions {
+  language: string | null;
+}
+
+/**
+ * Result-cache key: MD5 of the audio + model identity + the options that
+ * change the output. `modelId` null (no worker has announced its model yet)
+ * keys on the queue instead, so such tasks still deduplicate in flight.
+ */
+export function cacheKeyFor(md5: string, modelId: string | null, opts: OutputOptions, queue = ''): string {
+  const canonical = JSON.stringify({ md5, modelId: modelId ?? `unresolved:${queue}`, language: opts.language ?? null });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
+}
+
+/** BullMQ ids may not contain ':' (they become parts of Redis keys). */
+export function assertJobId(id: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`invalid job id "${id}": use [A-Za-z0-9_-] only (no ':')`);
+  return id;
+}
+
+/**
+ * Task (BullMQ job) id for a cache key. All identical uploads in flight share
+ * one task; `generation` starts a fresh task once a previous one has finished.
+ */
+export function taskIdFor(cacheKey: string, generation: string): string {
+  return assertJobId(`t-${cacheKey}-${generation}`);
+}

@@ -1,0 +1,137 @@
+/**
+ * The transcription queue as the gateway uses it: add tasks (one or many),
+ * look one up, take one back while it waits, tell which tasks have left the
+ * queue, count states. BullMQ stays behind this class (and `createWorker`):
+ * its key layout is known here only. `bull` is exposed for Bull Board alone.
+ */
+import { Queue, type JobsOptions, type JobState } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { QueueConfig } from '@voxfleet/config';
+import type { TranscribeJob, TranscribeReturn } from './payload.js';
+
+export interface NewTask {
+  id: string;
+  payload: TranscribeJob;
+  /** BullMQ priority: 1 first … higher later */
+  priority: number;
+}
+
+export type TaskState = JobState | 'unknown';
+
+/** A task as the queue knows it now. */
+export interface TaskSnapshot {
+  id: string;
+  data: TranscribeJob;
+  state: TaskState;
+  progress: number;
+  /** when a worker (last) picked it up */
+  processedOn: number | null;
+  finishedOn: number | null;
+  failedReason: string | null;
+}
+
+export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+const NOT_STARTED: ReadonlySet<TaskState> = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
+
+export function jobOptions(cfg: QueueConfig, retentionSec: number, priority?: number): JobsOptions {
+  return {
+    attempts: cfg.attempts,
+    backoff: { type: 'exponential', delay: cfg.backoffMs },
+    removeOnComplete: { age: retentionSec, count: 10_000 },
+    removeOnFail: { age: retentionSec, count: 10_000 },
+    ...(priority !== undefined ? { priority } : {}),
+  };
+}
+
+export class TaskQueue {
+  readonly bull: Queue<TranscribeJob, TranscribeReturn>;
+
+  constructor(
+    private readonly cfg: QueueConfig,
+    private readonly connection: Redis,
+    private readonly retentionSec: number,
+  ) {
+    this.bull = new Queue<TranscribeJob, TranscribeReturn>(cfg.name, { connection });
+  }
+
+  get name(): string {
+    return this.cfg.name;
+  }
+
+  /** Adds tasks in one round trip. Idempotent by id: a task another gateway added already is left as it is. */
+  async add(tasks: NewTask[]): Promise<void> {
+    if (tasks.length === 0) return;
+    await this.bull.addBulk(tasks.map((t) => ({ name: 'transcribe', data: t.payload, opts: { ...jobOptions(this.cfg, this.retentionSec, t.priority), jobId: t.id } })));
+  }
+
+  async get(taskId: string): Promise<TaskSnapshot | null> {
+    const job = await this.bull.getJob(taskId);
+    if (!job) return null;
+    const state = await job.getState();
+    return {
+      id: taskId,
+      data: job.data,
+      state,
+      progress: typeof job.progress === 'number' ? job.progress : 0,
+      processedOn: job.processedOn ?? null,
+      finishedOn: job.finishedOn ?? null,
+      failedReason: job.failedReason ?? null,
+    };
+  }
+
+  /**
+   * Takes a task out of the queue if no worker has started it: `removed`,
+   * `running` (a worker holds it: cancel it there) or `gone`.
+   */
+  async takeBack(taskId: string): Promise<'removed' | 'running' | 'gone'> {
+    const job = await this.bull.getJob(taskId);
+    if (!job) return 'gone';
+    if (!NOT_STARTED.has(await job.getState())) return 'running';
+    try {
+      await job.remove();
+      return 'removed';
+    } catch {
+      return 'running'; // picked up meanwhile (locked)
+    }
+  }
+
+  /** The tasks of `taskIds` that are no longer in the queue at all (finished and removed, or lost). */
+  async missing(taskIds: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < taskIds.length; i += 1000) {
+      const part = taskIds.slice(i, i + 1000);
+      const pipe = this.connection.pipeline();
+      for (const t of part) pipe.exists(this.bull.toKey(t));
+      ((await pipe.exec()) ?? []).forEach(([, n], k) => Number(n) === 0 && out.add(part[k]!));
+    }
+    return out;
+  }
+
+  /** Ids of the tasks workers hold now. */
+  async activeIds(): Promise<Set<string>> {
+    return new Set(await this.bull.getRanges(['active'], 0, -1));
+  }
+
+  async counts(): Promise<Record<QueueState, number>> {
+    const c = await this.bull.getJobCounts(...QUEUE_STATES);
+    return Object.fromEntries(QUEUE_STATES.map((s) => [s, c[s] ?? 0])) as Record<QueueState, number>;
+  }
+
+  /** Tasks no worker has picked up yet (waiting or prioritized). */
+  async backlog(): Promise<number> {
+    return this.bull.getJobCountByTypes('wait', 'prioritized');
+  }
+
+  /** Removes finished tasks older than `graceMs`; returns how many. */
+  async clean(graceMs: number, limit = 1000): Promise<number> {
+    const done = await this.bull.clean(graceMs, limit, 'completed');
+    const failed = await this.bull.clean(graceMs, limit, 'failed');
+    return done.length + failed.length;
+  }
+
+  async close(): Promise<void> {
+    await this.bull.close();
+  }
+}
