@@ -1,31 +1,17 @@
 /**
- * Final-state signals over Redis pub/sub, for long polls: workers publish
- * `{taskId}` when a task ends, gateways publish `{jobId}` when a job is
- * cancelled. A waiter resolves on the first matching event or its timeout.
+ * Long-poll waiters on the fleet's final-state events (FleetEvents): a
+ * waiter on `task:<id>` or `job:<id>` resolves on the first matching event
+ * or its timeout.
  */
-import type { FleetEvent } from '@voxfleet/queue';
+import type { FleetEvents } from '@voxfleet/queue';
 import type { Redis } from 'ioredis';
 
 export class EventHub {
   private readonly waiters = new Map<string, Set<() => void>>();
 
-  constructor(
-    private readonly subscriber: Redis,
-    private readonly channel: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel !== this.channel) return;
-      try {
-        const ev = JSON.parse(message) as FleetEvent;
-        if (ev.taskId) this.fire(`task:${ev.taskId}`);
-        if (ev.jobId) this.fire(`job:${ev.jobId}`);
-      } catch {
-        /* ignore malformed messages */
-      }
-    });
-    await this.subscriber.subscribe(this.channel);
+  /** Subscribes on `subscriber` (a connection given over to pub/sub). */
+  async start(events: FleetEvents, subscriber: Redis): Promise<void> {
+    await events.subscribe(subscriber, (ev) => this.fire('taskId' in ev ? `task:${ev.taskId}` : `job:${ev.jobId}`));
   }
 
   private fire(key: string): void {

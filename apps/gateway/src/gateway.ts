@@ -1,21 +1,24 @@
 /**
- * Builds and starts a gateway from its config: Redis connections, queue,
- * stores, API keys, the HTTP server and the periodic retention cleanup.
- * Used by main.ts and by the end-to-end tests.
+ * Builds and starts a gateway from its config — the composition root:
+ * Redis connections, the fleet protocol's operations, the stores, the
+ * services, the routes table, the HTTP server and the periodic retention
+ * cleanup. Used by main.ts and by the end-to-end tests.
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { GatewayAppConfig, Logger } from '@voxfleet/config';
 import { createLogger } from '@voxfleet/config';
-import { createQueue, createRedis, fleetKeys } from '@voxfleet/queue';
-import { JobStore, LocalBlobStore, ResultCache, ResultStore, cleanupExpired } from '@voxfleet/storage';
+import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis } from '@voxfleet/queue';
+import { BatchStore, JobStore, LocalBlobStore, ResultCache, ResultStore, RetentionLock, cleanupExpired } from '@voxfleet/storage';
+import { routes } from './api/routes.js';
 import { ApiKeyAuth, loadApiKeys, ownerOf, type LoadedKeys } from './auth.js';
-import { BatchStore } from './batch-store.js';
-import { BatchService } from './batches.js';
-import { callbackSecretForKey } from './callback.js';
-import { createApp } from './app.js';
+import { callbackSecretForKey } from './batches/callback.js';
+import { BatchService } from './batches/service.js';
 import { EventHub } from './events.js';
-import { JobService } from './service.js';
+import { createApp } from './http/express.js';
+import { JobService } from './jobs/service.js';
+import { TaskService } from './jobs/tasks.js';
+import { ModelResolver } from './models.js';
 
 export interface RunningGateway {
   url: string;
@@ -33,56 +36,59 @@ export interface RunningGateway {
 export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLogger('gateway')): Promise<RunningGateway> {
   const g = cfg.gateway;
   const prefix = cfg.redis.keyPrefix;
-  const keys = fleetKeys(prefix);
+  const retentionSec = cfg.storage.retentionSec;
   const redis = createRedis(cfg.redis, 'gateway');
   const subscriber = createRedis(cfg.redis, 'gateway-sub');
   const bull = createRedis(cfg.redis, 'gateway-bull');
   for (const c of [redis, subscriber, bull]) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
 
-  const queue = createQueue(cfg.queue, bull);
+  const queue = new TaskQueue(cfg.queue, bull, retentionSec);
+  const heartbeats = new Heartbeats(redis, prefix);
+  const events = new FleetEvents(redis, prefix);
   const blobs = new LocalBlobStore(cfg.storage.blobDir);
-  const jobs = new JobStore(redis, prefix, cfg.storage.retentionSec);
-  const results = new ResultStore(redis, prefix, cfg.storage.retentionSec);
+  const jobs = new JobStore(redis, prefix, retentionSec);
+  const results = new ResultStore(redis, prefix, retentionSec);
   const cache = new ResultCache(redis, prefix, cfg.storage.cacheTtlSec);
-  const events = new EventHub(subscriber, keys.eventsChannel);
-  await events.start();
+  const hub = new EventHub();
+  await hub.start(events, subscriber);
 
   const apiKeys = g.authEnabled ? await loadApiKeys(g.apiKeys, cfg.storage.varDir) : { keys: [], generated: false };
   const auth = new ApiKeyAuth(apiKeys.keys, g.authEnabled);
   const adminPassword = g.adminPassword || apiKeys.keys[0] || '';
   if (!adminPassword) log.warn('no admin password (auth off and VOXFLEET_ADMIN_PASSWORD unset): Bull Board is unreachable');
 
-  const service = new JobService({ config: cfg, redis, queue, keys, blobs, jobs, results, cache, events });
+  const models = new ModelResolver(heartbeats, queue.name);
+  const tasks = new TaskService({ retentionSec, queue, results, cache, cancels: new CancelSignals(redis, prefix, retentionSec), events, model: () => models.current() });
+  const service = new JobService({ config: cfg, tasks, blobs, jobs, events, hub });
   // Callback secrets are derived per API key, so a client can compute its own; with auth off, the configured one.
   const secrets = new Map(apiKeys.keys.map((k) => [ownerOf(k), callbackSecretForKey(k)]));
   const batches = new BatchService({
     config: cfg,
-    redis,
-    queue,
-    keys,
+    store: new BatchStore(redis, jobs, prefix, retentionSec),
     blobs,
     jobs,
     results,
-    cache,
-    events,
-    service,
-    store: new BatchStore(redis, prefix, cfg.storage.retentionSec),
+    queue,
+    tasks,
     secretFor: (owner) => (g.authEnabled ? (secrets.get(owner) ?? null) : cfg.batch.callbackSecret || null),
     log,
   });
   batches.start();
   const app = createApp({
-    service,
+    routes: routes({
+      jobs: { service, jobs, maxUploadBytes: g.maxUploadBytes, idempotencyTtlSec: 24 * 3600 },
+      batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b) },
+      system: {
+        ping: async () => (await redis.ping()) === 'PONG',
+        heartbeats,
+        metrics: { queue, heartbeats, stats: new FleetStats(redis, prefix) },
+      },
+    }),
     auth,
     admin: { user: g.adminUser, password: adminPassword || `unset-${Math.random()}` },
-    queue,
+    board: queue.bull,
     blobs,
-    jobs,
-    maxUploadBytes: g.maxUploadBytes,
     trustProxy: g.trustProxy,
-    metrics: { redis, queue, keys },
-    idempotencyTtlSec: 24 * 3600,
-    batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes },
   });
 
   const server: Server = await new Promise((resolve, reject) => {
@@ -93,21 +99,14 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const host = g.host.includes(':') ? `[${g.host}]` : g.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
+  const retentionLock = new RetentionLock(redis, prefix);
   const cleanup = async (): Promise<void> => {
     // One gateway at a time does the sweep.
-    const lock = await redis.set(`${prefix}:lock:cleanup`, String(process.pid), 'EX', 300, 'NX');
-    if (lock !== 'OK') return;
-    try {
-      const report = await cleanupExpired({ jobs, blobs, retentionSec: cfg.storage.retentionSec });
-      const graceMs = cfg.storage.retentionSec * 1000;
-      const cleanedCompleted = await queue.clean(graceMs, 1000, 'completed');
-      const cleanedFailed = await queue.clean(graceMs, 1000, 'failed');
-      if (report.blobs || report.indexEntries || cleanedCompleted.length || cleanedFailed.length) {
-        log.info('retention cleanup', { ...report, queueJobs: cleanedCompleted.length + cleanedFailed.length });
-      }
-    } finally {
-      await redis.del(`${prefix}:lock:cleanup`);
-    }
+    await retentionLock.run(async () => {
+      const report = await cleanupExpired({ jobs, blobs, retentionSec });
+      const queueJobs = await queue.clean(retentionSec * 1000);
+      if (report.blobs || report.indexEntries || queueJobs) log.info('retention cleanup', { ...report, queueJobs });
+    });
   };
   const runCleanup = (): void => {
     cleanup().catch((err: Error) => log.warn('retention cleanup failed', { message: err.message }));

@@ -4,13 +4,11 @@
  */
 import { ConfigError, createLogger, formatConfig, gatewayConfigFromEnv } from '@voxfleet/config';
 import { startGateway } from './gateway.js';
-import { servedModelId } from './model-id.js';
 
 const log = createLogger('gateway');
 
 async function main(): Promise<void> {
   const cfg = gatewayConfigFromEnv(process.env);
-  cfg.queue.modelId = await servedModelId(process.env, cfg.queue.modelId);
   log.info(`configuration\n${formatConfig(cfg)}`);
   const gw = await startGateway(cfg, log);
   log.info('listening', { url: gw.url });

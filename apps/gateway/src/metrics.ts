@@ -1,32 +1,30 @@
 /** Prometheus text exposition: queue depth, live workers, fleet counters and the batch-size histogram. */
-import { listWorkers, type FleetKeys } from '@voxfleet/queue';
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { FleetStats, Heartbeats, TaskQueue } from '@voxfleet/queue';
 
 export interface MetricsSource {
-  redis: Redis;
-  queue: Queue;
-  keys: FleetKeys;
+  queue: TaskQueue;
+  heartbeats: Heartbeats;
+  stats: FleetStats;
 }
 
-export async function renderMetrics({ redis, queue, keys }: MetricsSource): Promise<string> {
+export async function renderMetrics({ queue, heartbeats, stats }: MetricsSource): Promise<string> {
   const lines: string[] = [];
-  const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
+  const counts = await queue.counts();
   lines.push('# HELP voxfleet_queue_jobs Jobs in the BullMQ queue by state.', '# TYPE voxfleet_queue_jobs gauge');
   for (const [state, n] of Object.entries(counts)) lines.push(`voxfleet_queue_jobs{queue="${queue.name}",state="${state}"} ${n}`);
 
-  const workers = await listWorkers(redis, keys);
+  const workers = await heartbeats.list();
   lines.push('# HELP voxfleet_workers Live worker processes by status.', '# TYPE voxfleet_workers gauge');
   for (const status of ['ready', 'draining']) lines.push(`voxfleet_workers{status="${status}"} ${workers.filter((w) => w.status === status).length}`);
 
-  const stats = await redis.hgetall(keys.stats);
+  const s = await stats.read();
   lines.push('# HELP voxfleet_tasks_total Tasks finished by outcome.', '# TYPE voxfleet_tasks_total counter');
-  for (const outcome of ['completed', 'failed', 'cancelled']) lines.push(`voxfleet_tasks_total{outcome="${outcome}"} ${Number(stats[`tasks_${outcome}`] ?? 0)}`);
-  lines.push('# HELP voxfleet_batches_total Inference batches run.', '# TYPE voxfleet_batches_total counter', `voxfleet_batches_total ${Number(stats.batches ?? 0)}`);
-  lines.push('# HELP voxfleet_batch_items_total Audio pieces sent through inference batches.', '# TYPE voxfleet_batch_items_total counter', `voxfleet_batch_items_total ${Number(stats.batch_items ?? 0)}`);
+  for (const [outcome, n] of Object.entries(s.tasks)) lines.push(`voxfleet_tasks_total{outcome="${outcome}"} ${n}`);
+  lines.push('# HELP voxfleet_batches_total Inference batches run.', '# TYPE voxfleet_batches_total counter', `voxfleet_batches_total ${s.batches}`);
+  lines.push('# HELP voxfleet_batch_items_total Audio pieces sent through inference batches.', '# TYPE voxfleet_batch_items_total counter', `voxfleet_batch_items_total ${s.batchItems}`);
 
-  const sizes = Object.entries(await redis.hgetall(keys.batchSizes))
-    .map(([k, v]) => [Number(k), Number(v)] as const)
+  const sizes = Object.entries(s.batchSizes)
+    .map(([k, v]) => [Number(k), v] as const)
     .sort((a, b) => a[0] - b[0]);
   lines.push('# HELP voxfleet_batch_size Inference batch sizes.', '# TYPE voxfleet_batch_size histogram');
   let cum = 0;

@@ -2,12 +2,12 @@
 import { createHmac } from 'node:crypto';
 import { gatewayConfigFromEnv } from '@voxfleet/config';
 import { describe, expect, it } from 'vitest';
-import { checkEntryName, sniffBytes } from '../src/archive.js';
-import { transcriptPath } from '../src/batches.js';
-import { callbackSecretForKey, checkCallbackUrl, isPublicAddress, signCallback } from '../src/callback.js';
+import { checkEntryName, sniffBytes } from '../src/batches/archive.js';
+import { transcriptPath } from '../src/batches/export.js';
+import { callbackSecretForKey, checkCallbackUrl, isPublicAddress, signCallback } from '../src/batches/callback.js';
 import { ApiError } from '../src/errors.js';
-import { scoreTranscript } from '../src/scoring.js';
-import { tarOf, zipOf } from './archives.js';
+import { scoreTranscript } from '../src/batches/scoring.js';
+import { tarOf, zipOf } from '@voxfleet/testkit';
 
 const code = (fn: () => unknown): string | undefined => {
   try {

@@ -10,15 +10,17 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@voxfleet/config';
-import { fleetKeys } from '@voxfleet/queue';
+import { FleetStats } from '@voxfleet/queue';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackSecretForKey, type RunningGateway } from '../src/index.js';
-import { scoreTranscript } from '../src/scoring.js';
-import { patchBytes, tarOf, unzip, zipOf, type ArchiveItem } from './archives.js';
-import { CLIP, Client, FIXTURES, baseEnv, fixtureSamples, hstat, spawnWorker, startRedis, wavBytes, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
+import { scoreTranscript } from '../src/batches/scoring.js';
+import { patchBytes, tarOf, unzip, zipOf, type ArchiveItem } from '@voxfleet/testkit';
+import { CLIP, Client, FIXTURES, baseEnv, fixtureSamples, spawnWorker, startRedis, wavBytes, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
 import { startTestGateway } from './harness.js';
 
-const keys = fleetKeys('voxfleet');
+/** the fleet's counters now */
+const fleetStats = (client: Redis) => new FleetStats(client, 'voxfleet').read();
 const KEY = 'batch-test-key-0123456789abcdef';
 const MiB = 1024 * 1024;
 const HELDOUT = join(REPO_ROOT, 'fixtures/heldout');
@@ -147,7 +149,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
       { name: 'calls/empty.wav', data: '' },
       { name: 'calls/broken.wav', data: 'this is not audio at all, just text\n'.repeat(10) },
     ]);
-    const tasksBefore = await hstat(redis.client, keys.stats, 'tasks_completed');
+    const tasksBefore = (await fleetStats(redis.client)).tasks.completed;
     const created = await api.uploadBatch(archive, 'calls.zip', { language: 'en' });
     expect(created.status).toBe(202);
     expect(created.body).toMatchObject({ status: 'ingesting', archive: { filename: 'calls.zip', format: 'zip', bytes: archive.length }, entries: { total: 10, audio: 6 } });
@@ -164,7 +166,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
     expect(done.audio.doneSec).toBeCloseTo(done.audio.totalSec, 1);
     expect(done.throughput.jobsPerSec).toBeGreaterThan(0);
     // Five audio entries completed, four distinct recordings: the copy shared the first one's task.
-    expect(await hstat(redis.client, keys.stats, 'tasks_completed')).toBe(tasksBefore + 4);
+    expect((await fleetStats(redis.client)).tasks.completed).toBe(tasksBefore + 4);
 
     const skipped = await api.get(`/v1/batches/${done.id}/jobs?status=skipped`);
     expect(skipped.body.entries.map((e: { path: string; reason: string }) => [e.path, e.reason])).toEqual([
@@ -241,7 +243,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/hook`;
     try {
-      const tasksBefore = await hstat(redis.client, keys.stats, 'tasks_completed');
+      const tasksBefore = (await fleetStats(redis.client)).tasks.completed;
       const created = await api.postRaw(`/v1/batches?filename=gen.tgz&language=en&reference=sidecar&callback_url=${encodeURIComponent(hookUrl)}`, archive, 'application/gzip');
       expect(created.status).toBe(202);
       expect(created.body).toMatchObject({ status: 'ingesting', archive: { format: 'tgz', filename: 'gen.tgz' }, entries: { total: 209, audio: 205 }, options: { reference: 'sidecar', callbackUrl: hookUrl } });
@@ -250,7 +252,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
       expect(done.status).toBe('completed');
       expect(done.counts).toEqual({ queued: 0, processing: 0, completed: 204, failed: 0, cancelled: 0, skipped: 4, cached: 1 });
       expect(sum(done.counts)).toBe(done.entries.total);
-      expect(await hstat(redis.client, keys.stats, 'tasks_completed')).toBe(tasksBefore + 204);
+      expect((await fleetStats(redis.client)).tasks.completed).toBe(tasksBefore + 204);
 
       const cached = (await api.get(`/v1/batches/${done.id}/jobs?status=cached`)).body.entries;
       expect(cached).toHaveLength(1);
@@ -315,8 +317,8 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
     const created = await api.uploadBatch(await zipOf(items), 'cancel.zip');
     expect(created.status).toBe(202);
     const id = created.body.id;
-    const tasksBefore = await hstat(redis.client, keys.stats, 'tasks_completed');
-    const cancelledBefore = await hstat(redis.client, keys.stats, 'tasks_cancelled');
+    const tasksBefore = (await fleetStats(redis.client)).tasks.completed;
+    const cancelledBefore = (await fleetStats(redis.client)).tasks.cancelled;
     const mark0 = worker.output().length;
     let b = created.body;
     for (let i = 0; i < 2000 && b.counts.completed < 3; i++) {
@@ -354,8 +356,8 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
     // Every task the worker started ended (completed, or aborted by the cancel); tasks still running at
     // the cancel may have finished anyway, so the worker completed at least what the batch counts.
     const started = worker.output().slice(mark0).match(/task started/g)?.length ?? 0;
-    const workerCompleted = (await hstat(redis.client, keys.stats, 'tasks_completed')) - tasksBefore;
-    const workerCancelled = (await hstat(redis.client, keys.stats, 'tasks_cancelled')) - cancelledBefore;
+    const workerCompleted = ((await fleetStats(redis.client)).tasks.completed) - tasksBefore;
+    const workerCancelled = ((await fleetStats(redis.client)).tasks.cancelled) - cancelledBefore;
     expect(workerCompleted + workerCancelled).toBe(started);
     expect(workerCompleted).toBeGreaterThanOrEqual(after.counts.completed);
     expect(started).toBeLessThan(120);

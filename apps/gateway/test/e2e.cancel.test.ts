@@ -6,13 +6,15 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fleetKeys } from '@voxfleet/queue';
+import { FleetStats } from '@voxfleet/queue';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../src/index.js';
-import { Client, baseEnv, distinctClips, fixtureSamples, hstat, spawnWorker, startRedis, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
+import { Client, baseEnv, distinctClips, fixtureSamples, spawnWorker, startRedis, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
 import { startTestGateway } from './harness.js';
 
-const keys = fleetKeys('voxfleet');
+/** the fleet's counters now */
+const fleetStats = (client: Redis) => new FleetStats(client, 'voxfleet').read();
 
 describe('cancel (redis + gateway + a worker started later)', () => {
   let redis: TestRedis;
@@ -80,10 +82,10 @@ describe('cancel (redis + gateway + a worker started later)', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
     // The worker aborts the task and records it.
-    for (let i = 0; i < 500 && (await hstat(redis.client, keys.stats, 'tasks_cancelled')) < 1; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await hstat(redis.client, keys.stats, 'tasks_cancelled')).toBe(1);
+    for (let i = 0; i < 500 && ((await fleetStats(redis.client)).tasks.cancelled) < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await fleetStats(redis.client)).tasks.cancelled).toBe(1);
     expect(worker.output()).toMatch(/task cancelled/);
-    expect(await hstat(redis.client, keys.stats, 'tasks_completed')).toBe(0);
+    expect((await fleetStats(redis.client)).tasks.completed).toBe(0);
     // Only the processing job ever started; the queued one was removed before any worker saw it.
     expect(worker.output().match(/task started/g)).toHaveLength(1);
 

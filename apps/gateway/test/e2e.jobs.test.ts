@@ -5,7 +5,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fleetKeys } from '@voxfleet/queue';
+import { FleetStats } from '@voxfleet/queue';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../src/index.js';
 import {
@@ -15,7 +16,7 @@ import {
   distinctClips,
   ffmpegEncode,
   fixtureSamples,
-  hstat,
+ 
   spawnWorker,
   startRedis,
   type TestRedis,
@@ -23,7 +24,8 @@ import {
 } from '@voxfleet/testkit';
 import { startTestGateway } from './harness.js';
 
-const keys = fleetKeys('voxfleet');
+/** the fleet's counters now */
+const fleetStats = (client: Redis) => new FleetStats(client, 'voxfleet').read();
 const MAX_UPLOAD = 1024 * 1024;
 
 describe('job service end to end (redis + 2 workers + gateway)', () => {
@@ -111,15 +113,15 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
     expect((await api.get(`/v1/jobs/${done.id}/transcript?format=doc`)).status).toBe(400);
 
     // The same bytes again: answered from the cache, no job run, no inference.
-    const before = { items: await hstat(redis.client, keys.stats, 'batch_items'), tasks: await hstat(redis.client, keys.stats, 'tasks_completed') };
+    const before = { items: (await fleetStats(redis.client)).batchItems, tasks: (await fleetStats(redis.client)).tasks.completed };
     const again = await api.upload(bytes, 'copy.wav', { language: 'en' });
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ status: 'completed', cached: true, progress: 100, result: { text: done.result.text } });
     expect(again.body.id).not.toBe(done.id);
     expect((await api.get(`/v1/jobs/${again.body.id}`)).body).toMatchObject({ status: 'completed', cached: true });
     expect((await api.get(`/v1/jobs/${again.body.id}/transcript?format=txt`)).text).toBe(txt.text);
-    expect(await hstat(redis.client, keys.stats, 'batch_items')).toBe(before.items);
-    expect(await hstat(redis.client, keys.stats, 'tasks_completed')).toBe(before.tasks);
+    expect((await fleetStats(redis.client)).batchItems).toBe(before.items);
+    expect((await fleetStats(redis.client)).tasks.completed).toBe(before.tasks);
 
     // Other output options are another cache entry.
     const otherLang = await api.upload(bytes, 'copy.wav', { language: 'de' });
@@ -129,7 +131,7 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
 
   it('transcribes identical uploads in flight together once, and honours Idempotency-Key', async () => {
     const [clip] = distinctClips(samples.subarray(16000), 1, 2.2);
-    const runsBefore = await hstat(redis.client, keys.stats, 'tasks_completed');
+    const runsBefore = (await fleetStats(redis.client)).tasks.completed;
     const [a, b] = await Promise.all([api.upload(clip!, 'a.wav'), api.upload(clip!, 'b.wav')]);
     // Whichever arrives second attaches to the first one's task (202), or, if that already finished, gets its cached result (200).
     expect([a.status, b.status].sort()).toContain(202);
@@ -138,7 +140,7 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
     expect(da.status).toBe('completed');
     expect(db.status).toBe('completed');
     expect(db.result.text).toBe(da.result.text);
-    expect(await hstat(redis.client, keys.stats, 'tasks_completed')).toBe(runsBefore + 1);
+    expect((await fleetStats(redis.client)).tasks.completed).toBe(runsBefore + 1);
 
     const [clip2] = distinctClips(samples.subarray(8000), 1, 1.3);
     const first = await api.upload(clip2!, 'i.wav', {}, { 'Idempotency-Key': 'order-42' });
@@ -149,7 +151,7 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
 
   it('runs 40 concurrent jobs on two workers: each completed exactly once, batches larger than 1', async () => {
     const clips = distinctClips(samples, 40, 1.2);
-    const tasksBefore = await hstat(redis.client, keys.stats, 'tasks_completed');
+    const tasksBefore = (await fleetStats(redis.client)).tasks.completed;
     const created = await Promise.all(clips.map((c, i) => api.upload(c, `clip-${i}.wav`)));
     for (const c of created) expect(c.status).toBe(202);
     const done = await Promise.all(created.map((c) => api.waitFinal(c.body.id, 60)));
@@ -157,16 +159,14 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
       expect(d.status).toBe('completed');
       expect(d.processing.attempts).toBe(1);
     }
-    expect(await hstat(redis.client, keys.stats, 'tasks_completed')).toBe(tasksBefore + 40);
-    // Every task ran exactly once.
-    const runKeys = await redis.client.keys('voxfleet:task-runs:*');
-    const runs = (await redis.client.mget(...runKeys)).map(Number);
-    expect(runs.every((n) => n === 1)).toBe(true);
+    expect((await fleetStats(redis.client)).tasks.completed).toBe(tasksBefore + 40);
+    // Every task ran exactly once (attempts counts the runs a task started).
+    expect(done.every((d) => d.processing.attempts === 1)).toBe(true);
     const batchSizes = done.flatMap((d) => d.processing.batchSizes as number[]);
     expect(Math.max(...batchSizes)).toBeGreaterThan(1);
     const workersUsed = new Set(done.map((d) => d.processing.workerId));
     expect(workersUsed.size).toBe(2);
-    const histogram = await redis.client.hgetall(keys.batchSizes);
+    const histogram = (await fleetStats(redis.client)).batchSizes;
     expect(Object.keys(histogram).some((k) => Number(k) > 1)).toBe(true);
     const metrics = await api.get('/metrics');
     expect(metrics.text).toMatch(/voxfleet_batch_size_bucket/);
@@ -267,8 +267,8 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
     expect(done.every((d) => d.status === 'completed')).toBe(true);
     const byW1 = done.filter((d) => d.processing.workerId === 'w1').length;
     expect(byW1).toBeGreaterThan(0); // w1 finished what it had taken
-    const runKeys = await redis.client.keys('voxfleet:task-runs:*');
-    expect((await redis.client.mget(...runKeys)).every((n) => n === '1')).toBe(true);
+    // none ran twice: w1 finished what it had started
+    expect(done.every((d) => d.processing.attempts === 1)).toBe(true);
     const ready = await api.get('/readyz');
     expect(ready.body.workers.map((w: { id: string }) => w.id)).toEqual(['w2']);
   }, 240_000);

@@ -16,7 +16,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, baseEnv, fixtureSamples, startRedis, stopStack, wavBytes, type TestRedis } from '@voxfleet/testkit';
 import type { RunningGateway } from '../src/index.js';
-import { zipOf } from './archives.js';
+import { zipOf } from '@voxfleet/testkit';
 import { startTestGateway } from './harness.js';
 
 const KEY = 'upload-test-key-0123456789abcdef';

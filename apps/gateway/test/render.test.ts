@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseFormat, renderSrt, renderTxt, renderVtt } from '../src/render.js';
+import { parseRequest, transcriptQuery } from '../src/api/schemas.js';
+import { renderSrt, renderTxt, renderVtt } from '../src/jobs/render.js';
 
 const result = {
   text: 'hello world again',
@@ -30,8 +31,9 @@ describe('transcript rendering', () => {
   });
 
   it('accepts json/txt/srt/vtt only', () => {
-    expect(parseFormat(undefined)).toBe('json');
-    expect(parseFormat('SRT')).toBe('srt');
-    expect(() => parseFormat('docx')).toThrow(/format must be one of/);
+    const format = (v: unknown): string => parseRequest(transcriptQuery, { format: v }).format;
+    expect(format(undefined)).toBe('json');
+    expect(format('SRT')).toBe('srt');
+    expect(() => format('docx')).toThrow(/format must be one of/);
   });
 });

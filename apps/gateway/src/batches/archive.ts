@@ -20,9 +20,10 @@ import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import yauzl from 'yauzl';
-import { ApiError } from './errors.js';
+import type { ArchiveFormat } from '@voxfleet/storage';
+import { ApiError } from '../errors.js';
 
-export type ArchiveFormat = 'zip' | 'tar' | 'tgz';
+export type { ArchiveFormat };
 
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'hardlink' | 'device' | 'other';
 

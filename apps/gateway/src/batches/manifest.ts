@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { ApiError } from './errors.js';
+import { ApiError } from '../errors.js';
 import { ArchiveBudget, checkEntryName, EntryGuard, readEntries, sniffBytes, type ArchiveFormat, type ArchiveLimits } from './archive.js';
 
 /** Extensions taken as audio (anything ffmpeg cannot decode still fails at probe time, per entry). */

@@ -8,13 +8,9 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { BlobTooLargeError, type BlobStore, type StoredBlob } from '@voxfleet/storage';
 import busboy from 'busboy';
-import { ApiError } from './errors.js';
+import type { ParsedUpload } from '../api/types.js';
+import { ApiError } from '../errors.js';
 
-export interface ParsedUpload {
-  blob: StoredBlob;
-  filename: string;
-  fields: Record<string, string>;
-}
 
 export const FILE_FIELD = 'file';
 

@@ -11,7 +11,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { ApiError } from './errors.js';
+import { ApiError } from '../errors.js';
 
 export const SIGNATURE_HEADER = 'X-VoxFleet-Signature';
 export const TIMESTAMP_HEADER = 'X-VoxFleet-Timestamp';

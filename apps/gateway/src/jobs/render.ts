@@ -1,6 +1,5 @@
 /** Transcript renderings: JSON, plain text, SubRip (SRT) and WebVTT. */
 import type { TranscriptResult } from '@voxfleet/storage';
-import { ApiError } from './errors.js';
 
 export const TRANSCRIPT_FORMATS = ['json', 'txt', 'srt', 'vtt'] as const;
 export type TranscriptFormat = (typeof TRANSCRIPT_FORMATS)[number];
@@ -41,14 +40,6 @@ export function renderVtt(result: TranscriptResult): string {
 
 export function renderTxt(result: TranscriptResult): string {
   return `${result.text.trim()}\n`;
-}
-
-export function parseFormat(value: unknown): TranscriptFormat {
-  const f = value === undefined || value === '' ? 'json' : String(value).toLowerCase();
-  if (!(TRANSCRIPT_FORMATS as readonly string[]).includes(f)) {
-    throw new ApiError(400, 'invalid_format', `format must be one of ${TRANSCRIPT_FORMATS.join(', ')}`);
-  }
-  return f as TranscriptFormat;
 }
 
 export function renderTranscript(result: TranscriptResult, format: TranscriptFormat, jobId: string): Rendered {

@@ -1,0 +1,83 @@
+/** Handlers for /v1/batches: one per action. */
+import type { StoredBlob } from '@voxfleet/storage';
+import type { BatchService } from '../batches/service.js';
+import { ApiError } from '../errors.js';
+import { batchFields, batchId, listEntriesQuery, parseRequest, resultsQuery } from './schemas.js';
+import { json, type ApiReply, type ApiRequest } from './types.js';
+
+export interface BatchHandlerDeps {
+  service: BatchService;
+  maxArchiveBytes: number;
+  discard: (blob: StoredBlob) => Promise<void>;
+}
+
+const OPTION_FIELDS = ['language', 'priority', 'reference', 'callback_url'] as const;
+
+export function batchHandlers(d: BatchHandlerDeps) {
+  const tooLarge = (): ApiError => new ApiError(413, 'archive_too_large', `the archive exceeds the limit of ${d.maxArchiveBytes} bytes (VOXFLEET_BATCH_MAX_ARCHIVE_BYTES)`);
+
+  /** `POST /v1/batches`: multipart `file`, or the archive as the raw body with options in the query string. */
+  async function createBatch(req: ApiRequest): Promise<ApiReply> {
+    const raw: Record<string, unknown> = {};
+    for (const f of OPTION_FIELDS) raw[f] = req.query[f];
+    let blob: StoredBlob;
+    let filename: string;
+    if (req.multipart) {
+      try {
+        const up = await req.upload(d.maxArchiveBytes);
+        blob = up.blob;
+        filename = up.filename;
+        for (const f of OPTION_FIELDS) raw[f] = up.fields[f] ?? raw[f];
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'file_too_large') throw tooLarge();
+        if (err instanceof ApiError && err.code === 'missing_file') throw new ApiError(400, 'missing_file', 'no "file" field in the upload: send the archive as multipart/form-data field "file" (or as the raw request body)');
+        throw err;
+      }
+    } else {
+      const declared = Number(req.header('content-length'));
+      if (Number.isFinite(declared) && declared > d.maxArchiveBytes) {
+        await req.discardBody();
+        throw tooLarge();
+      }
+      try {
+        blob = await req.rawBody(d.maxArchiveBytes);
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'file_too_large') throw tooLarge();
+        throw err;
+      }
+      const q = req.query.filename;
+      filename = (typeof q === 'string' ? q : 'archive').split(/[\\/]/).pop()!.slice(0, 255) || 'archive';
+    }
+    let options;
+    try {
+      const f = parseRequest(batchFields, raw);
+      options = { language: f.language, priority: f.priority, reference: f.reference, callbackUrl: f.callback_url };
+    } catch (err) {
+      await d.discard(blob);
+      throw err;
+    }
+    const view = await d.service.createBatch({ blob, filename, options, owner: req.owner });
+    return json(view, 202, { Location: view.links.self });
+  }
+
+  async function getBatch(req: ApiRequest): Promise<ApiReply> {
+    return json(await d.service.getBatch(batchId(req.params.id!), req.owner));
+  }
+
+  async function listEntries(req: ApiRequest): Promise<ApiReply> {
+    const q = parseRequest(listEntriesQuery, req.query);
+    return json(await d.service.listEntries(batchId(req.params.id!), req.owner, q));
+  }
+
+  async function cancelBatch(req: ApiRequest): Promise<ApiReply> {
+    return json(await d.service.cancelBatch(batchId(req.params.id!), req.owner));
+  }
+
+  async function results(req: ApiRequest): Promise<ApiReply> {
+    const q = parseRequest(resultsQuery, req.query);
+    const out = await d.service.results(batchId(req.params.id!), req.owner, q);
+    return { status: 200, stream: out.stream, contentType: out.contentType, headers: { 'Content-Disposition': `attachment; filename="${out.filename}"` } };
+  }
+
+  return { createBatch, getBatch, listEntries, cancelBatch, results };
+}

@@ -1,0 +1,72 @@
+/** Handlers for /v1/jobs: one per action. */
+import type { JobStore } from '@voxfleet/storage';
+import { ApiError } from '../errors.js';
+import type { JobService } from '../jobs/service.js';
+import { jobId, jobUploadFields, listJobsQuery, parseRequest, transcriptQuery, waitQuery } from './schemas.js';
+import { json, type ApiReply, type ApiRequest } from './types.js';
+
+export interface JobHandlerDeps {
+  service: JobService;
+  jobs: JobStore;
+  maxUploadBytes: number;
+  idempotencyTtlSec: number;
+}
+
+export function jobHandlers(d: JobHandlerDeps) {
+  const scope = (owner: string): string => owner || 'anon';
+
+  /** `POST /v1/jobs`: multipart `file` (+ language, priority); `Idempotency-Key` replays the first answer. */
+  async function createJob(req: ApiRequest): Promise<ApiReply> {
+    const idemKey = req.header('idempotency-key');
+    if (idemKey !== undefined) {
+      if (idemKey.length < 1 || idemKey.length > 255) {
+        await req.discardBody();
+        throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 characters');
+      }
+      const prior = await d.jobs.claimIdempotency(scope(req.owner), idemKey, d.idempotencyTtlSec);
+      if (prior !== null) {
+        await req.discardBody();
+        if (prior === 'pending') throw new ApiError(409, 'idempotency_conflict', 'a request with this Idempotency-Key is still in progress');
+        const job = await d.service.getJob(prior, req.owner);
+        return json(job, job.status === 'queued' || job.status === 'processing' ? 202 : 200, { 'Idempotent-Replayed': 'true' });
+      }
+    }
+    try {
+      const upload = await req.upload(d.maxUploadBytes);
+      let fields;
+      try {
+        fields = parseRequest(jobUploadFields, upload.fields);
+      } catch (err) {
+        await d.service.discard(upload.blob);
+        throw err;
+      }
+      const { httpStatus, job } = await d.service.createJob({ blob: upload.blob, filename: upload.filename, ...fields, owner: req.owner });
+      if (idemKey !== undefined) await d.jobs.resolveIdempotency(scope(req.owner), idemKey, job.id, d.idempotencyTtlSec);
+      return json(job, httpStatus, { Location: job.links.self });
+    } catch (err) {
+      if (idemKey !== undefined) await d.jobs.resolveIdempotency(scope(req.owner), idemKey, null, d.idempotencyTtlSec);
+      throw err;
+    }
+  }
+
+  async function listJobs(req: ApiRequest): Promise<ApiReply> {
+    return json(await d.service.listJobs(req.owner, parseRequest(listJobsQuery, req.query)));
+  }
+
+  async function getJob(req: ApiRequest): Promise<ApiReply> {
+    const { wait } = parseRequest(waitQuery, req.query);
+    return json(await d.service.getJob(jobId(req.params.id!), req.owner, { waitSec: wait, signal: req.signal }));
+  }
+
+  async function transcript(req: ApiRequest): Promise<ApiReply> {
+    const { format } = parseRequest(transcriptQuery, req.query);
+    const r = await d.service.transcript(jobId(req.params.id!), req.owner, format);
+    return { status: 200, text: r.body, contentType: r.contentType };
+  }
+
+  async function cancelJob(req: ApiRequest): Promise<ApiReply> {
+    return json(await d.service.cancelJob(jobId(req.params.id!), req.owner));
+  }
+
+  return { createJob, listJobs, getJob, transcript, cancelJob };
+}

@@ -1,0 +1,133 @@
+/**
+ * Request schemas (zod): every parameter a client can send, validated in one
+ * place. A failure becomes a 400 with the field's own error code; ids that
+ * cannot exist answer 404 like ids that do not.
+ */
+import { z } from 'zod';
+import { BATCH_ENTRY_STATUSES } from '../batches/views.js';
+import { TRANSCRIPT_FORMATS } from '../jobs/render.js';
+import { JOB_STATUSES } from '@voxfleet/storage';
+import { ApiError, notFound } from '../errors.js';
+
+const LANGUAGE_RE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/;
+const blank = (v: unknown): boolean => v === undefined || (typeof v === 'string' && v.trim() === '');
+
+/** `language`: a code like "en" or "en-US"; empty or "auto" → null (the model decides). */
+export const language = z
+  .string()
+  .optional()
+  .transform((v) => (blank(v) || v!.trim().toLowerCase() === 'auto' ? null : v!.trim()))
+  .refine((v) => v === null || LANGUAGE_RE.test(v), { message: 'language must be a code like "en" or "en-US" (or "auto")' })
+  .transform((v) => v?.toLowerCase() ?? null);
+
+/** `priority`: 1 (first) to 100 (last); empty → null (the default for the kind of job). */
+export const priority = z
+  .string()
+  .optional()
+  .transform((v) => (blank(v) ? null : Number(v)))
+  .refine((v) => v === null || (Number.isInteger(v) && v >= 1 && v <= 100), { message: 'priority must be an integer from 1 (first) to 100 (last)' });
+
+const limit = (dflt: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (blank(v) ? dflt : Number(v)))
+    .refine((v) => Number.isInteger(v) && v >= 1 && v <= max, { message: `limit must be an integer from 1 to ${max}` });
+
+const cursor = z
+  .string()
+  .optional()
+  .transform((v) => (blank(v) ? null : v!));
+
+const statusOf = <T extends string>(values: readonly T[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (blank(v) ? undefined : v))
+    .refine((v): v is T | undefined => v === undefined || (values as readonly string[]).includes(v), { message: `status must be one of ${values.join(', ')}` });
+
+export const jobUploadFields = z.object({ language, priority });
+
+export const listJobsQuery = z.object({ status: statusOf(JOB_STATUSES), limit: limit(20, 100), cursor });
+
+export const waitQuery = z.object({
+  wait: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined ? 0 : Number(v)))
+    .refine((v) => Number.isFinite(v) && v >= 0, { message: 'wait must be a number of seconds ≥ 0' }),
+});
+
+export const transcriptFormat = z
+  .string()
+  .optional()
+  .transform((v) => (blank(v) ? 'json' : v!.toLowerCase()))
+  .refine((v): v is (typeof TRANSCRIPT_FORMATS)[number] => (TRANSCRIPT_FORMATS as readonly string[]).includes(v), { message: `format must be one of ${TRANSCRIPT_FORMATS.join(', ')}` });
+
+export const transcriptQuery = z.object({ format: transcriptFormat });
+
+export const batchFields = z.object({
+  language,
+  priority,
+  reference: z
+    .string()
+    .optional()
+    .transform((v) => (blank(v) ? 'none' : v!.trim().toLowerCase()))
+    .refine((v) => v === 'sidecar' || v === 'none', { message: 'reference must be "sidecar" (a same-named .txt beside each audio file) or "none"' })
+    .transform((v) => (v === 'sidecar' ? ('sidecar' as const) : null)),
+  callback_url: z
+    .string()
+    .optional()
+    .transform((v) => (blank(v) ? null : v!.trim())),
+});
+
+export const listEntriesQuery = z.object({ status: statusOf(BATCH_ENTRY_STATUSES), limit: limit(100, 1000), cursor });
+
+export const resultsQuery = z.object({
+  format: z
+    .string()
+    .optional()
+    .transform((v) => (blank(v) ? 'jsonl' : v!.toLowerCase()))
+    .refine((v): v is 'jsonl' | 'csv' | 'zip' => ['jsonl', 'csv', 'zip'].includes(v), { message: 'format must be one of jsonl, csv, zip' }),
+  transcript: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || (TRANSCRIPT_FORMATS as readonly string[]).includes(v.toLowerCase()), { message: `transcript must be one of ${TRANSCRIPT_FORMATS.join(', ')}` })
+    .transform((v) => v?.toLowerCase() as (typeof TRANSCRIPT_FORMATS)[number] | undefined),
+});
+
+/** The error code each field reports. */
+const FIELD_CODES: Record<string, string> = {
+  language: 'invalid_language',
+  priority: 'invalid_priority',
+  status: 'invalid_status',
+  limit: 'invalid_limit',
+  cursor: 'invalid_cursor',
+  wait: 'invalid_wait',
+  format: 'invalid_format',
+  transcript: 'invalid_format',
+  reference: 'invalid_reference',
+  callback_url: 'invalid_callback_url',
+};
+
+/** Parses `input` with `schema`; the first failing field answers 400 with its code. */
+export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const field = String(issue.path[0] ?? '');
+  throw new ApiError(400, FIELD_CODES[field] ?? 'invalid_request', issue.message);
+}
+
+const JOB_ID = /^j_[A-Za-z0-9_-]{8,64}$/;
+const BATCH_ID = /^b_[A-Za-z0-9_-]{8,64}$/;
+
+export function jobId(id: string): string {
+  if (!JOB_ID.test(id)) throw notFound();
+  return id;
+}
+
+export function batchId(id: string): string {
+  if (!BATCH_ID.test(id)) throw notFound('batch');
+  return id;
+}

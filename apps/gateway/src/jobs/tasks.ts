@@ -1,0 +1,220 @@
+/**
+ * Tasks: one transcription shared by every job that wants the same audio
+ * with the same model and options. Single uploads (jobs/service.ts) and
+ * archive entries (batches/ingest.ts) make their jobs through this module:
+ * a new job record; claiming the task for its cache key (a cached result,
+ * a task already in flight to attach to, or a task of its own to create);
+ * the payload; enqueueing in bulk; cancelling a task nobody wants any more;
+ * and reading a job's current state from its task (without writing it).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  TASK_ERROR_CODES,
+  cacheKeyFor,
+  taskIdFor,
+  type CancelSignals,
+  type FleetEvents,
+  type NewTask,
+  type ServedModel,
+  type TaskQueue,
+  type TranscribeJob,
+} from '@voxfleet/queue';
+import type { AudioInfoRecord, BatchRef, CachedResult, JobRecord, ResultCache, ResultStore, TaskOutcome } from '@voxfleet/storage';
+
+/** Default BullMQ priority, so that explicit priorities order around ordinary jobs. */
+export const DEFAULT_PRIORITY = 50;
+/** Batch jobs rank behind single uploads of default priority, so interactive requests are not stuck behind an archive. */
+export const BATCH_DEFAULT_PRIORITY = 75;
+
+/** What the task module uses of the queue and the stores (narrow, so unit tests can stub them). */
+export interface TaskDeps {
+  /** how long an in-flight claim may live */
+  retentionSec: number;
+  queue: Pick<TaskQueue, 'name' | 'get' | 'add' | 'takeBack'>;
+  results: Pick<ResultStore, 'get' | 'set'>;
+  cache: Pick<ResultCache, 'lookupOrClaim' | 'releaseInflight'>;
+  cancels: Pick<CancelSignals, 'request'>;
+  events: Pick<FleetEvents, 'taskFinished'>;
+  /** the model identity tasks are keyed with now */
+  model: () => Promise<ServedModel | null>;
+}
+
+/** What the cache and the queue say about a cache key. */
+export type Claim =
+  /** transcribed before: answer from the cache */
+  | { kind: 'hit'; hit: CachedResult }
+  /** a task for it is in the queue (or just finished): attach to it; `audio` is its payload's when it is still queued */
+  | { kind: 'attach'; taskId: string; audio: { blobKey: string; durationSec: number } | null }
+  /** create the task `taskId`; `claimed`: this caller holds the in-flight claim and must give it back if it does not */
+  | { kind: 'own'; taskId: string; claimed: boolean };
+
+/** Who keys a job: the cache key and the model identity it was computed with. */
+export interface TaskKey {
+  cacheKey: string;
+  model: ServedModel | null;
+}
+
+export interface NewRecordInput {
+  key: TaskKey;
+  audio: AudioInfoRecord;
+  language: string | null;
+  priority: number | null;
+  owner: string;
+  batch?: BatchRef;
+  now: number;
+}
+
+/** A job's state now: the record as it should read, and progress 0–100. `finalised`: the record just became final (persist it). */
+export interface JobState {
+  record: JobRecord;
+  progress: number;
+  finalised: boolean;
+}
+
+export function newJobId(): string {
+  return `j_${randomBytes(12).toString('base64url')}`;
+}
+
+export const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** The fields of a job answered from the result cache: completed at once, no task runs for it. */
+export function cachedFields(hit: CachedResult, now: number): Pick<JobRecord, 'taskId' | 'status' | 'final' | 'cached' | 'startedAt' | 'completedAt' | 'result' | 'processing'> {
+  return {
+    taskId: hit.taskId,
+    status: 'completed',
+    final: true,
+    cached: true,
+    startedAt: now,
+    completedAt: now,
+    result: hit.result,
+    ...(hit.processing ? { processing: hit.processing } : {}),
+  };
+}
+
+/** The final record for a job whose task reached `outcome`. */
+export function finalRecord(record: JobRecord, outcome: TaskOutcome): JobRecord {
+  if (outcome.status === 'completed') {
+    return { ...record, status: 'completed', final: true, startedAt: outcome.startedAt, completedAt: outcome.completedAt, result: outcome.result, processing: outcome.processing };
+  }
+  if (outcome.status === 'failed') {
+    return { ...record, status: 'failed', final: true, startedAt: outcome.startedAt, completedAt: outcome.completedAt, error: outcome.error };
+  }
+  // The shared task was cancelled by the other jobs that wanted it, not by this one.
+  return { ...record, status: 'failed', final: true, completedAt: outcome.completedAt, error: { code: TASK_ERROR_CODES.taskCancelled, message: 'the transcription was cancelled; submit the audio again' } };
+}
+
+/** A job whose task left the queue without an outcome. */
+export function lostRecord(record: JobRecord, now: number): JobRecord {
+  return { ...record, status: 'failed', final: true, completedAt: now, error: { code: TASK_ERROR_CODES.lost, message: 'the task disappeared from the queue before finishing' } };
+}
+
+export class TaskService {
+  constructor(private readonly d: TaskDeps) {}
+
+  /** The model identity tasks are keyed with now (from the workers' heartbeats). */
+  model(): Promise<ServedModel | null> {
+    return this.d.model();
+  }
+
+  /** The cache key for this audio and options with `model` (from `model()`). */
+  key(md5: string, language: string | null, model: ServedModel | null): TaskKey {
+    return { cacheKey: cacheKeyFor(md5, model?.id ?? null, { language }, this.d.queue.name), model };
+  }
+
+  /** A queued job record (not attached to a task yet: `taskId` and `blobKey` are set by the caller). */
+  newRecord(input: NewRecordInput): JobRecord {
+    return {
+      id: newJobId(),
+      taskId: '',
+      cacheKey: input.key.cacheKey,
+      blobKey: '',
+      status: 'queued',
+      final: false,
+      cached: false,
+      createdAt: input.now,
+      startedAt: null,
+      completedAt: null,
+      audio: { ...input.audio, durationSec: round3(input.audio.durationSec) },
+      language: input.language,
+      priority: input.priority,
+      owner: input.owner,
+      ...(input.batch ? { batch: input.batch } : {}),
+    };
+  }
+
+  /** In-flight dedup: one task per cache key at a time; identical uploads attach to it. */
+  async claim(cacheKey: string): Promise<Claim> {
+    const candidate = taskIdFor(cacheKey, `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
+    const found = await this.d.cache.lookupOrClaim(cacheKey, candidate, this.d.retentionSec);
+    if (found.hit) return { kind: 'hit', hit: found.hit };
+    if (found.claimed) return { kind: 'own', taskId: found.taskId, claimed: true };
+    const task = await this.d.queue.get(found.taskId);
+    if (task) return { kind: 'attach', taskId: found.taskId, audio: { blobKey: task.data.blobKey, durationSec: task.data.durationSec } };
+    // Claimed by a task that is not queued: finished a moment ago (attach to its outcome), or never enqueued (create it).
+    if (await this.d.results.get(found.taskId)) return { kind: 'attach', taskId: found.taskId, audio: null };
+    return { kind: 'own', taskId: found.taskId, claimed: false };
+  }
+
+  /** Gives back an in-flight claim that will not become a task. */
+  async release(cacheKey: string, taskId: string): Promise<void> {
+    await this.d.cache.releaseInflight(cacheKey, taskId);
+  }
+
+  /** The task for a job record of its own (`record.taskId`, `record.blobKey` set). */
+  task(record: JobRecord, model: ServedModel | null, defaultPriority: number): NewTask {
+    const payload: TranscribeJob = {
+      v: 2,
+      blobKey: record.blobKey,
+      md5: record.audio.md5,
+      bytes: record.audio.bytes,
+      filename: record.audio.filename,
+      durationSec: record.audio.durationSec,
+      language: record.language,
+      modelId: model?.id ?? null,
+      modelName: model?.name ?? null,
+      cacheKey: record.cacheKey,
+      submittedAt: record.createdAt,
+    };
+    return { id: record.taskId, payload, priority: record.priority ?? defaultPriority };
+  }
+
+  /** Adds tasks in one round trip (idempotent by task id: a concurrent gateway adding the same task is a no-op). */
+  async enqueue(tasks: NewTask[]): Promise<void> {
+    await this.d.queue.add(tasks);
+  }
+
+  /** No job wants this task any more: drop it from the queue, or abort it on its worker. */
+  async cancel(taskId: string, cacheKey: string): Promise<void> {
+    const taken = await this.d.queue.takeBack(taskId);
+    if (taken === 'gone') return;
+    if (taken === 'removed') {
+      await this.d.results.set(taskId, { status: 'cancelled', completedAt: Date.now() });
+      await this.d.cache.releaseInflight(cacheKey, taskId);
+      await this.d.events.taskFinished(taskId);
+      return;
+    }
+    await this.d.cancels.request(taskId, 'cancelled by client');
+  }
+
+  /** A job's current state, from its task's outcome or its place in the queue. Reads only. */
+  async state(record: JobRecord): Promise<JobState> {
+    if (record.final) return { record, progress: record.status === 'completed' ? 100 : 0, finalised: false };
+    const outcome = await this.d.results.get(record.taskId);
+    if (outcome) return { record: finalRecord(record, outcome), progress: 100, finalised: true };
+    const task = await this.d.queue.get(record.taskId);
+    if (!task) return { record: lostRecord(record, Date.now()), progress: 0, finalised: true };
+    if (task.state === 'active') return { record: { ...record, status: 'processing', startedAt: task.processedOn }, progress: task.progress, finalised: false };
+    if (task.state === 'failed') {
+      const failed = finalRecord(record, {
+        status: 'failed',
+        startedAt: task.processedOn,
+        completedAt: task.finishedOn ?? Date.now(),
+        error: { code: TASK_ERROR_CODES.processingFailed, message: task.failedReason ?? 'transcription failed' },
+      });
+      return { record: failed, progress: 0, finalised: true };
+    }
+    // completed without an outcome cannot happen (the outcome is written first); show it as processing until it appears
+    if (task.state === 'completed') return { record: { ...record, status: 'processing', startedAt: task.processedOn }, progress: 99, finalised: false };
+    return { record, progress: 0, finalised: false };
+  }
+}
