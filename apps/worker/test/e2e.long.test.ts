@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { charErrors, rate } from '@voxfleet/asr';
 import { decodeFile } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
-import { fleetKeys } from '@voxfleet/queue';
+import { FleetStats } from '@voxfleet/queue';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '@voxfleet/gateway';
 import { Client, baseEnv, concatWithGaps, spawnWorker, startGatewayWith, startRedis, wavBytes, type Placed, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
@@ -28,7 +29,8 @@ const HELDOUT = join(REPO_ROOT, 'fixtures/heldout');
 const PICK = [0, 1, 5, 7, 12, 14, 20, 24, 28, 36];
 const WINDOW = 0.5;
 const MAX_FRAMES = 600;
-const keys = fleetKeys('voxfleet');
+/** the fleet's counters now */
+const fleetStats = (client: Redis) => new FleetStats(client, 'voxfleet').read();
 
 
 const cer = (hyp: string, ref: string): number => rate(charErrors(hyp, ref));
@@ -115,9 +117,9 @@ describe('long audio through the worker (segmenter + batcher + stitch)', () => {
   });
 
   it('never exceeds the frame budget', async () => {
-    const max = Number((await redis.client.hget(keys.stats, 'batch_padded_frames_max:wl')) ?? 0);
+    const max = (await fleetStats(redis.client)).paddedFramesMax.wl ?? 0;
     expect(max).toBeLessThanOrEqual(MAX_FRAMES);
-    const items = Number(await redis.client.hget(keys.stats, 'batch_items'));
+    const items = (await fleetStats(redis.client)).batchItems;
     expect(items).toBe(job.processing.segments);
   });
 });

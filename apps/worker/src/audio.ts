@@ -1,0 +1,67 @@
+/**
+ * The worker's long-audio path: packages/segmenter's `transcribeLong` (decode
+ * and VAD on the segmenter thread; a clip of at most `segmentMaxSec` is one
+ * piece) over the shared micro-batcher, so the pieces of every job this
+ * worker holds share batches. Reports what the processor records.
+ */
+import type { Transcript } from '@voxfleet/asr';
+import { transcribeLong, type LongProgress } from '@voxfleet/segmenter';
+import type { Batched } from './batcher.js';
+import type { AudioRun, TranscribeAudio } from './processor.js';
+
+export interface LongAudioOptions {
+  /** the micro-batcher: one piece in (ownership passes), its transcript out */
+  submit: (samples: Float32Array, signal: AbortSignal) => Promise<Batched<Transcript>>;
+  maxAudioSec: number;
+  decodeTimeoutMs: number;
+  /** audio up to this long is transcribed whole; longer audio is cut at pauses into pieces of at most this */
+  segmentMaxSec: number;
+  /** this job's pieces waiting or running in the batcher at once */
+  maxInflightSegments: number;
+  /** +1 when a task starts producing pieces, −1 when it will submit nothing more (the batcher's adaptive wait) */
+  onProducer?: (delta: 1 | -1) => void;
+}
+
+/** 5–95 %: pieces done over the pieces expected (found so far, extrapolated to the whole duration). */
+export function progressPercent(p: LongProgress, durationSec: number): number {
+  const expected = Math.max(p.segmentsFound, p.audioSecDecoded > 0 ? Math.ceil((p.segmentsFound * durationSec) / p.audioSecDecoded) : p.segmentsFound);
+  return Math.min(95, 5 + Math.floor((90 * p.segmentsDone) / Math.max(1, expected)));
+}
+
+export function longAudio(o: LongAudioOptions): TranscribeAudio {
+  return async (input, { durationSec, signal, onProgress }) => {
+    let lastProgress = 0;
+    o.onProducer?.(1);
+    const t = await transcribeLong(
+      input,
+      async (samples, sig) => {
+        const r = await o.submit(samples, sig);
+        return { transcript: r.output, batchSize: r.batchSize, waitMs: r.waitMs, runMs: r.runMs };
+      },
+      {
+        maxSegmentSec: o.segmentMaxSec,
+        maxInflight: o.maxInflightSegments,
+        // A long file is decoded at the pace of inference (backpressure): scale the decode deadline with its length.
+        decode: { maxDurationSec: o.maxAudioSec, timeoutMs: Math.max(o.decodeTimeoutMs, Math.round(durationSec * 1000)) },
+        signal,
+        onSourceEnd: () => o.onProducer?.(-1),
+        onProgress: (p) => {
+          const now = Date.now();
+          if (p.done || now - lastProgress < 250) return;
+          lastProgress = now;
+          onProgress(progressPercent(p, durationSec));
+        },
+      },
+    );
+    const run: AudioRun = {
+      transcript: t,
+      durationSec: t.durationSec,
+      segments: t.pieces.length,
+      batchSizes: t.pieces.map((p) => p.batchSize),
+      decodeMs: t.waitMs,
+      batchWaitMs: t.pieces.reduce((n, p) => n + p.waitMs, 0),
+      inferenceMs: t.pieces.reduce((n, p) => n + p.runMs, 0),
+    };
+    return run;
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * The task processor on stub repositories and a stub audio path (no Redis,
+ * no model): outcomes and cache keys, run counting, cancel, error codes, and
+ * what it does with a task keyed for another model.
+ */
+import type { Logger } from '@voxfleet/config';
+import { AudioError } from '@voxfleet/audio';
+import { cacheKeyFor, type TaskOutcomeStatus, type TranscribeJob, type WorkerHeartbeat } from '@voxfleet/queue';
+import type { CachedResult, TaskOutcome } from '@voxfleet/storage';
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { createProcessor, type AudioRun, type TaskJob, type TranscribeAudio } from '../src/processor.js';
+
+const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+const OWN = { id: 'm@aaaaaaaaaaaa+beam-1/fp32', name: 'm' };
+const MD5 = 'd'.repeat(32);
+
+function payload(extra: Partial<TranscribeJob> = {}): TranscribeJob {
+  return { v: 2, blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2, language: null, modelId: OWN.id, modelName: OWN.name, cacheKey: cacheKeyFor(MD5, OWN.id, { language: null }, 'transcribe'), submittedAt: 1, ...extra };
+}
+
+function fakeJob(data: unknown, extra: Partial<TaskJob> = {}) {
+  const calls = { progress: [] as number[], delayedUntil: [] as number[] };
+  const job: TaskJob = {
+    id: 't-1',
+    data,
+    timestamp: Date.now() - 50,
+    processedOn: Date.now() - 10,
+    attemptsMade: 0,
+    opts: { attempts: 3 },
+    updateProgress: async (p) => void calls.progress.push(p),
+    moveToDelayed: async (ts) => void calls.delayedUntil.push(ts),
+    ...extra,
+  };
+  return { job, calls };
+}
+
+const RUN: AudioRun = {
+  transcript: { text: 'hello world', segments: [{ start: 0.1, end: 1.2, text: 'hello world' }], tokens: [], durationSec: 2 },
+  durationSec: 2,
+  segments: 1,
+  batchSizes: [3],
+  decodeMs: 4,
+  batchWaitMs: 5,
+  inferenceMs: 6,
+};
+
+function setup(opts: { audio?: TranscribeAudio; live?: Partial<WorkerHeartbeat>[]; cancelled?: boolean; runsBefore?: number } = {}) {
+  const s = {
+    outcomes: new Map<string, TaskOutcome>(),
+    cache: new Map<string, CachedResult>(),
+    released: [] as [string, string][],
+    stats: [] as TaskOutcomeStatus[],
+    finished: [] as string[],
+    runs: opts.runsBefore ?? 0,
+    audioCalls: 0,
+  };
+  const heartbeat = (h: Partial<WorkerHeartbeat>): WorkerHeartbeat => ({ workerId: 'w', pid: 1, host: 'h', status: 'ready', queue: 'transcribe', modelId: OWN.id, modelName: OWN.name, provider: 'cpu', precision: 'fp32', loadMs: 1, startedAt: 1, updatedAt: 1, maxBatch: 8, maxWaitMs: 100, active: 0, ...h });
+  const process = createProcessor({
+    workerId: 'w1',
+    queue: 'transcribe',
+    model: OWN,
+    blobs: { localPath: (k) => `/blobs/${k}`, read: async () => Buffer.alloc(0) },
+    results: { set: async (id, o) => void s.outcomes.set(id, o) },
+    cache: { set: async (k, v) => void s.cache.set(k, v), releaseInflight: async (k, t) => void s.released.push([k, t]) },
+    stats: { recordTask: async (st) => void s.stats.push(st), countRun: async () => ++s.runs },
+    events: { taskFinished: async (id) => void s.finished.push(id) },
+    cancels: { isCancelled: async () => opts.cancelled === true },
+    heartbeats: { list: async () => (opts.live ?? [{}]).map(heartbeat) },
+    transcribeAudio: async (input, o) => {
+      s.audioCalls++;
+      return (opts.audio ?? (async () => RUN))(input, o);
+    },
+    retentionSec: 60,
+    handBackDelayMs: { holderLive: 100, noHolder: 1000 },
+    log: quiet,
+  });
+  return { s, process };
+}
+
+describe('task processor', () => {
+  it('transcribes, writes the outcome and the cache under the claimed key, then completes', async () => {
+    const { s, process } = setup();
+    const data = payload();
+    const { job, calls } = fakeJob(data);
+    const r = await process(job);
+    expect(r).toEqual({ status: 'completed', workerId: 'w1', textLength: 11, batchSizes: [3] });
+    const outcome = s.outcomes.get('t-1');
+    expect(outcome).toMatchObject({ status: 'completed', result: { text: 'hello world', modelId: OWN.id, durationSec: 2 }, processing: { workerId: 'w1', attempts: 1, batchSizes: [3], inferenceMs: 6, decodeMs: 4, batchWaitMs: 5, segments: 1 } });
+    expect(s.cache.get(data.cacheKey)).toMatchObject({ taskId: 't-1', result: { text: 'hello world' } });
+    expect(s.released).toEqual([[data.cacheKey, 't-1']]);
+    expect(s.stats).toEqual(['completed']);
+    expect(s.finished).toEqual(['t-1']);
+    expect(calls.progress.at(-1)).toBe(100);
+  });
+
+  it('counts real runs: a task run again after a crash reports 2 attempts', async () => {
+    const { s, process } = setup({ runsBefore: 1 });
+    await process(fakeJob(payload()).job);
+    expect(s.outcomes.get('t-1')).toMatchObject({ processing: { attempts: 2 } });
+  });
+
+  it('hands a task for another model back to the queue while a worker holding it lives, without running it', async () => {
+    const other = 'm@bbbbbbbbbbbb+beam-1/fp32';
+    const { s, process } = setup({ live: [{}, { workerId: 'w2', modelId: other }] });
+    const { job, calls } = fakeJob(payload({ modelId: other, cacheKey: cacheKeyFor(MD5, other, { language: null }, 'transcribe') }));
+    const t0 = Date.now();
+    await expect(process(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(calls.delayedUntil).toHaveLength(1);
+    expect(calls.delayedUntil[0]! - t0).toBeGreaterThanOrEqual(100);
+    expect(s.audioCalls).toBe(0);
+    expect(s.runs).toBe(0);
+    expect(s.outcomes.size).toBe(0);
+  });
+
+  it('hands back a task for a different model even when no worker holds it (it waits for one)', async () => {
+    const { s, process } = setup();
+    const { job, calls } = fakeJob(payload({ modelId: 'other@cccccccccccc/fp32', modelName: 'other' }));
+    await expect(process(job)).rejects.toBeInstanceOf(DelayedError);
+    expect(calls.delayedUntil).toHaveLength(1);
+    expect(s.audioCalls).toBe(0);
+  });
+
+  it('adopts a task keyed for another build of its model that no live worker holds: keyed with its own identity', async () => {
+    const { s, process } = setup();
+    const oldId = 'm@aaaaaaaaaaaa+beam-1/int8';
+    const data = payload({ modelId: oldId, cacheKey: cacheKeyFor(MD5, oldId, { language: null }, 'transcribe') });
+    await process(fakeJob(data).job);
+    const ownKey = cacheKeyFor(MD5, OWN.id, { language: null }, 'transcribe');
+    expect(s.cache.has(ownKey)).toBe(true);
+    expect(s.cache.has(data.cacheKey)).toBe(false);
+    expect(s.released).toEqual([
+      [data.cacheKey, 't-1'],
+      [ownKey, 't-1'],
+    ]);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'completed', result: { modelId: OWN.id } });
+  });
+
+  it('runs a task keyed before any worker had announced a model', async () => {
+    const { s, process } = setup();
+    const data = payload({ modelId: null, modelName: null, cacheKey: cacheKeyFor(MD5, null, { language: null }, 'transcribe') });
+    await process(fakeJob(data).job);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'completed' });
+  });
+
+  it('honours a cancel marker before running', async () => {
+    const { s, process } = setup({ cancelled: true });
+    await expect(process(fakeJob(payload()).job)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'cancelled' });
+    expect(s.audioCalls).toBe(0);
+    expect(s.stats).toEqual(['cancelled']);
+  });
+
+  it('fails bad audio at once with the fleet error code', async () => {
+    const { s, process } = setup({ audio: async () => Promise.reject(new AudioError('undecodable', 'not audio')) });
+    await expect(process(fakeJob(payload()).job)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'undecodable_audio', message: 'not audio' } });
+  });
+
+  it('retries other errors; the last attempt records processing_failed', async () => {
+    const boom: TranscribeAudio = async () => Promise.reject(new Error('engine exploded'));
+    const first = setup({ audio: boom });
+    await expect(first.process(fakeJob(payload()).job)).rejects.toThrow('engine exploded');
+    expect(first.s.outcomes.size).toBe(0);
+    const last = setup({ audio: boom });
+    await expect(last.process(fakeJob(payload(), { attemptsMade: 2 }).job)).rejects.toThrow('engine exploded');
+    expect(last.s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'processing_failed', message: 'engine exploded' } });
+  });
+
+  it('refuses a payload it cannot read', async () => {
+    const { s, process } = setup();
+    await expect(process(fakeJob({ v: 2, blobKey: '' }).job)).rejects.toThrow(/invalid_payload/);
+    expect(s.audioCalls).toBe(0);
+  });
+});
