@@ -20,7 +20,7 @@ import { AsrEngine, asrConfigFromEnv } from '@voxfleet/asr';
 import { decodeBuffer } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
 import { batchingSubmit, transcribeLong } from '@voxfleet/segmenter';
-import { fleetKeys } from '@voxfleet/queue';
+import { FleetStats } from '@voxfleet/queue';
 import type { Redis } from 'ioredis';
 import { freePort, stopProcess } from '@voxfleet/testkit';
 import {
@@ -41,7 +41,6 @@ import {
 import { runLong } from './long.js';
 import { f0, f1, f2, updateBenchmarks, writeJson } from './report.js';
 
-const keys = fleetKeys('voxfleet');
 
 interface LevelReport {
   concurrency: number;
@@ -94,9 +93,8 @@ function summarize(r: LoadResult, extra: Partial<LevelReport> = {}): LevelReport
 }
 
 async function fleetStats(redis: Redis): Promise<{ sizes: Record<string, number>; frames: number; padded: number }> {
-  const sizes = Object.fromEntries(Object.entries(await redis.hgetall(keys.batchSizes)).map(([k, v]) => [k, Number(v)]));
-  const [frames, padded] = (await redis.hmget(keys.stats, 'batch_frames', 'batch_padded_frames')).map((x) => Number(x ?? 0));
-  return { sizes, frames: frames!, padded: padded! };
+  const s = await new FleetStats(redis, 'voxfleet').read();
+  return { sizes: Object.fromEntries(Object.entries(s.batchSizes).map(([k, v]) => [k, v])), frames: s.batchFrames, padded: s.batchPaddedFrames };
 }
 
 function diffSizes(a: Record<string, number>, b: Record<string, number>): Record<string, number> {

@@ -13,7 +13,7 @@ import { REPO_ROOT } from '@voxfleet/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '@voxfleet/gateway';
 import { CLIP, baseEnv, fixtureSamples, freePort, spawnWorker, startGatewayWith, startRedis, wavBytes, type TestRedis, type TestWorker } from '@voxfleet/testkit';
-import { zipOf } from '../../../apps/gateway/test/archives.js';
+import { zipOf } from '@voxfleet/testkit';
 
 const KEY = 'cli-test-key-0123456789abcdef';
 /** The bin itself (it loads tsx relative to itself, so it runs from any folder). */

@@ -6,3 +6,4 @@ export { startGatewayWith, type StartGateway } from './gateway.js';
 export { Client } from './http.js';
 export { FIXTURES, CLIP, wavBytes, fixtureSamples, distinctClips } from './audio.js';
 export { ffmpegEncode, encodeFile } from './ffmpeg.js';
+export { zipOf, tarOf, patchBytes, unzip, type ArchiveItem } from './archives.js';
