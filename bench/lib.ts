@@ -10,7 +10,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFile } from '@voxfleet/audio';
 import { REPO_ROOT } from '@voxfleet/config';
-import { baseEnv, freePort, rng, spawnWorker, startRedis, stopProcess, Client, type TestRedis, type TestWorker } from '@voxfleet/testkit';
+import { baseEnv, freePort, rng, spawnWorker, startRedis, stopProcess, wavBytes, Client, type TestRedis, type TestWorker } from '@voxfleet/testkit';
 
 export const SR = 16000;
 /** requests are 16-bit WAV at this rate, so the worker decodes them with ffmpeg (resampling), like any upload that is not 16 kHz PCM */
@@ -106,26 +106,10 @@ function resample(x: Float32Array, to: number): Float32Array {
 
 /** 16-bit PCM mono WAV; the least significant bits of the first 32 samples carry `tag`, so every request has its own MD5 (no cache hits) */
 export function wavPayload(samples: Float32Array, tag: number, rate = UPLOAD_RATE): Uint8Array {
-  const x = rate === SR ? samples : resample(samples, rate);
-  const buf = Buffer.alloc(44 + x.length * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + x.length * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(x.length * 2, 40);
-  for (let i = 0; i < x.length; i++) {
-    let v = Math.max(-32768, Math.min(32767, Math.round(x[i]! * 32767)));
-    if (i < 32) v = (v & ~1) | ((tag >>> i) & 1);
-    buf.writeInt16LE(v, 44 + i * 2);
-  }
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  const bytes = wavBytes(rate === SR ? samples : resample(samples, rate), rate);
+  const pcm = new DataView(bytes.buffer, bytes.byteOffset + 44);
+  for (let i = 0; i < 32 && i * 2 + 1 < pcm.byteLength; i++) pcm.setInt16(i * 2, (pcm.getInt16(i * 2, true) & ~1) | ((tag >>> i) & 1), true);
+  return bytes;
 }
 
 export interface Req {
