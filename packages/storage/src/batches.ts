@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ErrorInfo, JobRecord, JobStore } from './records.js';
+import { RELEASE_IF_EQUAL } from './lua.js';
 
 export type BatchStatus = 'ingesting' | 'processing' | 'completed' | 'cancelled' | 'failed';
 export const FINAL_BATCH_STATUSES: readonly BatchStatus[] = ['completed', 'cancelled', 'failed'];
@@ -64,7 +65,6 @@ export function newBatchId(): string {
   return `b_${randomBytes(12).toString('base64url')}`;
 }
 
-const RELEASE_IF_EQUAL = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 const CHUNK = 1000;
 
 export class BatchStore {

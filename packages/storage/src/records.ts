@@ -11,6 +11,7 @@
  * entries after the cache TTL.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import { RELEASE_IF_EQUAL } from './lua.js';
 
 export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
 export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'cancelled'];
@@ -261,7 +262,6 @@ export class ResultStore {
   }
 }
 
-const RELEASE_IF_EQUAL = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 export class ResultCache {
   constructor(
