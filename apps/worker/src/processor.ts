@@ -1,7 +1,8 @@
 /**
  * What a worker does with one task — its lifecycle, around the audio work:
- * check the payload and the model it was keyed for (a task for another
- * model goes back to the queue), count the run, honour a cancel, run the
+ * check the payload and the model it was keyed for (another build of the
+ * same model is adopted; a task for another model goes back to the queue
+ * for a while, then fails `model_unavailable`), count the run, honour a cancel, run the
  * audio (the long-audio path, injected as `transcribeAudio`), write the
  * outcome (result store + result cache) before BullMQ completes the job, and
  * classify failures: bad audio fails at once (UnrecoverableError), anything
@@ -20,9 +21,7 @@ import {
   transcribeJobSchema,
   type ServedModel,
   type TaskOutcomeStatus,
-  type TranscribeJob,
   type TranscribeReturn,
-  type WorkerHeartbeat,
 } from '@voxfleet/queue';
 import { BlobNotFoundError, type BlobStore, type CachedResult, type ErrorInfo, type ProcessingInfo, type TaskOutcome } from '@voxfleet/storage';
 import { DelayedError, UnrecoverableError } from 'bullmq';
@@ -68,11 +67,12 @@ export interface ProcessorDeps {
   stats: { recordTask(status: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
   events: { taskFinished(taskId: string): Promise<void> };
   cancels: { isCancelled(taskId: string): Promise<boolean> };
-  heartbeats: { list(): Promise<WorkerHeartbeat[]> };
   transcribeAudio: TranscribeAudio;
   retentionSec: number;
-  /** how long a task for another model waits before a worker looks at it again */
-  handBackDelayMs?: { holderLive: number; noHolder: number };
+  /** a task for another model goes back to the queue for this long before a worker looks at it again */
+  handBackDelayMs?: number;
+  /** a task for another model waits at most this long after submission for a worker holding it */
+  modelWaitMs?: number;
   log: Logger;
 }
 
@@ -80,11 +80,17 @@ class CancelledError extends Error {
   override readonly name = 'CancelledError';
 }
 
-const DEFAULT_HAND_BACK = { holderLive: 250, noHolder: 5000 };
+class ModelUnavailableError extends Error {
+  override readonly name = 'ModelUnavailableError';
+  constructor(wanted: string, held: string, waitMs: number) {
+    super(`this task is for model ${wanted}, which no worker took up within ${Math.round(waitMs / 1000)} s (this fleet serves ${held}); submit the audio again`);
+  }
+}
 
 export function createProcessor(deps: ProcessorDeps) {
   const { log } = deps;
-  const handBack = deps.handBackDelayMs ?? DEFAULT_HAND_BACK;
+  const handBackDelayMs = deps.handBackDelayMs ?? 1000;
+  const modelWaitMs = deps.modelWaitMs ?? 600_000;
 
   const finish = async (taskId: string, cacheKeys: string[], outcome: TaskOutcome): Promise<void> => {
     await deps.results.set(taskId, outcome);
@@ -93,38 +99,37 @@ export function createProcessor(deps: ProcessorDeps) {
     await deps.events.taskFinished(taskId);
   };
 
-  /** Runs the task here, hands it back to the queue, or adopts it (see `modelDecision`); `holderLive`: a live worker holds its model. */
-  const decide = async (data: TranscribeJob): Promise<{ decision: 'run' | 'handBack' | 'adopt'; holderLive: boolean }> => {
-    if (data.modelId === null || data.modelId === deps.model.id) return { decision: 'run', holderLive: true };
-    const live = new Set((await deps.heartbeats.list()).filter((w) => w.queue === deps.queue && w.status === 'ready').map((w) => w.modelId));
-    return { decision: modelDecision(data, deps.model, live), holderLive: live.has(data.modelId) };
-  };
-
   return async function process(job: TaskJob, token?: string, signal?: AbortSignal): Promise<TranscribeReturn> {
     const taskId = job.id!;
     const abort = signal ?? new AbortController().signal;
     const parsed = transcribeJobSchema.safeParse(job.data);
     if (!parsed.success) {
+      const message = `the task could not be read (${parsed.error.issues[0]?.message ?? 'unknown'}): are the gateway and this worker of compatible versions?`;
       log.error('invalid job payload', { taskId, issues: parsed.error.issues.map((i) => i.message) });
-      throw new UnrecoverableError(`${TASK_ERROR_CODES.invalidPayload}: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+      const claimed = (job.data as { cacheKey?: unknown } | null)?.cacheKey;
+      const now = Date.now();
+      await finish(taskId, typeof claimed === 'string' ? [claimed] : [], { status: 'failed', error: { code: TASK_ERROR_CODES.invalidPayload, message }, startedAt: now, completedAt: now });
+      throw new UnrecoverableError(`${TASK_ERROR_CODES.invalidPayload}: ${message}`);
     }
     const data = parsed.data;
-    const { decision, holderLive } = await decide(data);
-    if (decision === 'handBack') {
-      // Not a run: back to the queue for a worker that holds the model (attempts are not spent).
-      log.warn('model_mismatch: handing the task back', { taskId, wanted: data.modelId, held: deps.model.id });
-      await job.moveToDelayed(Date.now() + (holderLive ? handBack.holderLive : handBack.noHolder), token);
-      throw new DelayedError();
-    }
+    const decision = modelDecision(data, deps.model, Date.now(), modelWaitMs);
     // The cache keys this task answers: the one it was claimed under, and this model's own when it adopted the task.
     const ownKey = decision === 'adopt' ? cacheKeyFor(data.md5, deps.model.id, { language: data.language }, deps.queue) : data.cacheKey;
     const claimKeys = [...new Set([data.cacheKey, ownKey])];
-    if (decision === 'adopt') log.info('adopting a task keyed for another build of this model', { taskId, wanted: data.modelId, held: deps.model.id });
-
     const startedAt = Date.now();
-    const runs = await deps.stats.countRun(taskId, deps.retentionSec);
-    log.info('task started', { taskId, run: runs, attempt: job.attemptsMade + 1 });
+    let attempts: number;
     try {
+      if (decision === 'handBack' || decision === 'unavailable') {
+        if (abort.aborted || (await deps.cancels.isCancelled(taskId))) throw new CancelledError('cancelled');
+        if (decision === 'unavailable') throw new ModelUnavailableError(data.modelId!, deps.model.id, modelWaitMs);
+        // Not a run: back to the queue for a worker that holds the model (no attempt is spent).
+        log.warn('model_mismatch: handing the task back', { taskId, wanted: data.modelId, held: deps.model.id });
+        await job.moveToDelayed(Date.now() + handBackDelayMs, token);
+        throw new DelayedError();
+      }
+      if (decision === 'adopt') log.info('adopting a task keyed for another build of this model', { taskId, wanted: data.modelId, held: deps.model.id });
+      attempts = await deps.stats.countRun(taskId, deps.retentionSec);
+      log.info('task started', { taskId, run: attempts, attempt: job.attemptsMade + 1 });
       await job.updateProgress(5);
       // A cancel published before this processor was running reaches it only through the marker.
       if (await deps.cancels.isCancelled(taskId)) throw new CancelledError('cancelled');
@@ -140,7 +145,7 @@ export function createProcessor(deps: ProcessorDeps) {
         workerId: deps.workerId,
         batchSizes: run.batchSizes,
         inferenceMs: round(run.inferenceMs),
-        attempts: runs,
+        attempts,
         queueMs: round(Math.max(0, (job.processedOn ?? startedAt) - job.timestamp)),
         decodeMs: round(run.decodeMs),
         batchWaitMs: round(run.batchWaitMs),
@@ -160,6 +165,7 @@ export function createProcessor(deps: ProcessorDeps) {
       log.info('task completed', { taskId, durationSec: result.durationSec, segments: run.segments, batches: run.batchSizes.length, inferenceMs: processing.inferenceMs });
       return { status: 'completed', workerId: deps.workerId, textLength: result.text.length, batchSizes: run.batchSizes };
     } catch (err) {
+      if (err instanceof DelayedError) throw err;
       const now = Date.now();
       const fail = async (error: ErrorInfo): Promise<void> => finish(taskId, claimKeys, { status: 'failed', error, startedAt, completedAt: now });
       if (abort.aborted || err instanceof CancelledError) {
@@ -171,6 +177,11 @@ export function createProcessor(deps: ProcessorDeps) {
         const error = { code: AUDIO_ERROR_CODES[err.code], message: err.message };
         await fail(error);
         log.warn('task failed permanently', { taskId, ...error });
+        throw new UnrecoverableError(err.message);
+      }
+      if (err instanceof ModelUnavailableError) {
+        await fail({ code: TASK_ERROR_CODES.modelUnavailable, message: err.message });
+        log.warn('task for another model failed: no worker took it up', { taskId, wanted: data.modelId });
         throw new UnrecoverableError(err.message);
       }
       if (err instanceof BlobNotFoundError) {

@@ -84,8 +84,8 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
     stats,
     events: new FleetEvents(redis, prefix),
     cancels,
-    heartbeats,
     retentionSec: cfg.storage.retentionSec,
+    modelWaitMs: w.modelWaitSec * 1000,
     transcribeAudio: longAudio({
       submit: (samples, signal) => batcher.submit(samples, signal),
       maxAudioSec: w.maxAudioSec,

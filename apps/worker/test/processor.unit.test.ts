@@ -5,7 +5,7 @@
  */
 import type { Logger } from '@voxfleet/config';
 import { AudioError } from '@voxfleet/audio';
-import { cacheKeyFor, type TaskOutcomeStatus, type TranscribeJob, type WorkerHeartbeat } from '@voxfleet/queue';
+import { cacheKeyFor, type TaskOutcomeStatus, type TranscribeJob } from '@voxfleet/queue';
 import type { CachedResult, TaskOutcome } from '@voxfleet/storage';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import { describe, expect, it } from 'vitest';
@@ -45,7 +45,7 @@ const RUN: AudioRun = {
   inferenceMs: 6,
 };
 
-function setup(opts: { audio?: TranscribeAudio; live?: Partial<WorkerHeartbeat>[]; cancelled?: boolean; runsBefore?: number } = {}) {
+function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?: number } = {}) {
   const s = {
     outcomes: new Map<string, TaskOutcome>(),
     cache: new Map<string, CachedResult>(),
@@ -55,7 +55,6 @@ function setup(opts: { audio?: TranscribeAudio; live?: Partial<WorkerHeartbeat>[
     runs: opts.runsBefore ?? 0,
     audioCalls: 0,
   };
-  const heartbeat = (h: Partial<WorkerHeartbeat>): WorkerHeartbeat => ({ workerId: 'w', pid: 1, host: 'h', status: 'ready', queue: 'transcribe', modelId: OWN.id, modelName: OWN.name, provider: 'cpu', precision: 'fp32', loadMs: 1, startedAt: 1, updatedAt: 1, maxBatch: 8, maxWaitMs: 100, active: 0, ...h });
   const process = createProcessor({
     workerId: 'w1',
     queue: 'transcribe',
@@ -66,13 +65,13 @@ function setup(opts: { audio?: TranscribeAudio; live?: Partial<WorkerHeartbeat>[
     stats: { recordTask: async (st) => void s.stats.push(st), countRun: async () => ++s.runs },
     events: { taskFinished: async (id) => void s.finished.push(id) },
     cancels: { isCancelled: async () => opts.cancelled === true },
-    heartbeats: { list: async () => (opts.live ?? [{}]).map(heartbeat) },
     transcribeAudio: async (input, o) => {
       s.audioCalls++;
       return (opts.audio ?? (async () => RUN))(input, o);
     },
     retentionSec: 60,
-    handBackDelayMs: { holderLive: 100, noHolder: 1000 },
+    handBackDelayMs: 100,
+    modelWaitMs: 60_000,
     log: quiet,
   });
   return { s, process };
@@ -100,10 +99,10 @@ describe('task processor', () => {
     expect(s.outcomes.get('t-1')).toMatchObject({ processing: { attempts: 2 } });
   });
 
-  it('hands a task for another model back to the queue while a worker holding it lives, without running it', async () => {
-    const other = 'm@bbbbbbbbbbbb+beam-1/fp32';
-    const { s, process } = setup({ live: [{}, { workerId: 'w2', modelId: other }] });
-    const { job, calls } = fakeJob(payload({ modelId: other, cacheKey: cacheKeyFor(MD5, other, { language: null }, 'transcribe') }));
+  it('hands a task for another model back to the queue without running it or spending an attempt', async () => {
+    const { s, process } = setup();
+    const other = 'other@cccccccccccc/fp32';
+    const { job, calls } = fakeJob(payload({ modelId: other, modelName: 'other', submittedAt: Date.now(), cacheKey: cacheKeyFor(MD5, other, { language: null }, 'transcribe') }));
     const t0 = Date.now();
     await expect(process(job, 'token')).rejects.toBeInstanceOf(DelayedError);
     expect(calls.delayedUntil).toHaveLength(1);
@@ -111,17 +110,30 @@ describe('task processor', () => {
     expect(s.audioCalls).toBe(0);
     expect(s.runs).toBe(0);
     expect(s.outcomes.size).toBe(0);
+    expect(s.released).toEqual([]);
   });
 
-  it('hands back a task for a different model even when no worker holds it (it waits for one)', async () => {
+  it('fails a task for another model that no worker took up in time, releasing its claim', async () => {
     const { s, process } = setup();
-    const { job, calls } = fakeJob(payload({ modelId: 'other@cccccccccccc/fp32', modelName: 'other' }));
-    await expect(process(job)).rejects.toBeInstanceOf(DelayedError);
-    expect(calls.delayedUntil).toHaveLength(1);
+    const other = 'other@cccccccccccc/fp32';
+    const data = payload({ modelId: other, modelName: 'other', submittedAt: Date.now() - 61_000, cacheKey: cacheKeyFor(MD5, other, { language: null }, 'transcribe') });
+    const { job, calls } = fakeJob(data);
+    await expect(process(job)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(calls.delayedUntil).toEqual([]);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'model_unavailable' } });
+    expect(s.released).toEqual([[data.cacheKey, 't-1']]);
     expect(s.audioCalls).toBe(0);
   });
 
-  it('adopts a task keyed for another build of its model that no live worker holds: keyed with its own identity', async () => {
+  it('does not hand back a cancelled task: it ends cancelled', async () => {
+    const { s, process } = setup({ cancelled: true });
+    const { job, calls } = fakeJob(payload({ modelId: 'other@cccccccccccc/fp32', modelName: 'other', submittedAt: Date.now() }));
+    await expect(process(job)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(calls.delayedUntil).toEqual([]);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('adopts a task keyed for another build of its model: keyed with its own identity', async () => {
     const { s, process } = setup();
     const oldId = 'm@aaaaaaaaaaaa+beam-1/int8';
     const data = payload({ modelId: oldId, cacheKey: cacheKeyFor(MD5, oldId, { language: null }, 'transcribe') });
@@ -167,9 +179,11 @@ describe('task processor', () => {
     expect(last.s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'processing_failed', message: 'engine exploded' } });
   });
 
-  it('refuses a payload it cannot read', async () => {
+  it('refuses a payload it cannot read, with an outcome the job shows', async () => {
     const { s, process } = setup();
-    await expect(process(fakeJob({ v: 2, blobKey: '' }).job)).rejects.toThrow(/invalid_payload/);
+    await expect(process(fakeJob({ v: 2, blobKey: '', cacheKey: 'c'.repeat(40) }).job)).rejects.toThrow(/invalid_payload/);
     expect(s.audioCalls).toBe(0);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'invalid_payload' } });
+    expect(s.released).toEqual([['c'.repeat(40), 't-1']]);
   });
 });

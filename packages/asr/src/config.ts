@@ -12,6 +12,8 @@ export type Precision = (typeof PRECISIONS)[number];
 export const asrConfigSchema = z.object({
   /** a model directory (model.onnx, model.fp16.onnx, model.int8.onnx) or one .onnx file */
   modelPath: z.string().min(1),
+  /** the name the model is served under (part of its identity; default: its ONNX model_id, or the file name) */
+  modelName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'model names use letters, digits, ".", "_" and "-"').optional(),
   provider: z.enum([...PROVIDERS, 'auto']).default('auto'),
   precision: z.enum([...PRECISIONS, 'auto']).default('auto'),
   /** intra-op threads for the CPU provider; 0 lets onnxruntime decide */
@@ -36,13 +38,14 @@ export type AsrConfigInput = z.input<typeof asrConfigSchema>;
 export const DEFAULT_MODEL_DIR = new URL('../../../models/voxfleet-en-char-ctc/', import.meta.url).pathname;
 
 /**
- * Reads VOXFLEET_MODEL, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
+ * Reads VOXFLEET_MODEL, VOXFLEET_MODEL_NAME, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
  * VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH.
  */
 export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
   const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
   return asrConfigSchema.parse({
     modelPath: env.VOXFLEET_MODEL || DEFAULT_MODEL_DIR,
+    modelName: env.VOXFLEET_MODEL_NAME || undefined,
     provider: env.VOXFLEET_PROVIDER || undefined,
     precision: env.VOXFLEET_PRECISION || undefined,
     threads: num(env.VOXFLEET_THREADS),

@@ -115,7 +115,7 @@ export class CtcModel {
       }
       const report: LoadReport = {
         modelId: '',
-        modelName: meta.modelId,
+        modelName: config.modelName ?? meta.modelId,
         decoder: describeDecoder(decoderSpec),
         file: variant.file,
         provider,
@@ -149,7 +149,7 @@ export class CtcModel {
       throw new EngineSetupError(code, errors.join('; '));
     }
     const r = best.model.report;
-    r.modelId = modelIdentity({ name: meta.modelId, digest: await fileDigest(r.file), decoderTag: decoderTag(decoderSpec), precision: r.precision }).id;
+    r.modelId = modelIdentity({ name: r.modelName, digest: await fileDigest(r.file), decoderTag: decoderTag(decoderSpec), precision: r.precision }).id;
     r.loadMs = Math.round(performance.now() - t0);
     return best.model;
   }

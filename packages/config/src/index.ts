@@ -100,6 +100,8 @@ export const workerConfigSchema = z.object({
   lockDurationMs: int(1000),
   /** how often a worker looks for jobs whose lock expired (stalled) */
   stalledIntervalMs: int(500),
+  /** a task for another model waits this long (after submission) for a worker holding it, then fails model_unavailable */
+  modelWaitSec: int(1),
   /** wall-clock limit for decoding one file */
   decodeTimeoutMs: int(1000),
   maxAudioSec: z.coerce.number().positive(),
@@ -233,6 +235,7 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
     heartbeatTtlMs: get(env, 'VOXFLEET_HEARTBEAT_TTL_MS') ?? 15_000,
     lockDurationMs: get(env, 'VOXFLEET_LOCK_MS') ?? 60_000,
     stalledIntervalMs: get(env, 'VOXFLEET_STALLED_INTERVAL_MS') ?? 30_000,
+    modelWaitSec: get(env, 'VOXFLEET_MODEL_WAIT_SEC') ?? 600,
     decodeTimeoutMs: get(env, 'VOXFLEET_DECODE_TIMEOUT_MS') ?? 10 * 60_000,
     maxAudioSec: get(env, 'VOXFLEET_MAX_AUDIO_SEC') ?? 3 * HOUR,
   });

@@ -28,6 +28,8 @@ export const TASK_ERROR_CODES = {
   taskCancelled: 'task_cancelled',
   /** the payload could not be read (a gateway and worker of incompatible versions) */
   invalidPayload: 'invalid_payload',
+  /** the task was keyed for a model no worker took up within VOXFLEET_MODEL_WAIT_SEC */
+  modelUnavailable: 'model_unavailable',
 } as const;
 
 export type TaskErrorCode = AudioErrorApiCode | (typeof TASK_ERROR_CODES)[keyof typeof TASK_ERROR_CODES];

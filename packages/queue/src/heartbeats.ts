@@ -47,28 +47,25 @@ export class Heartbeats {
 
   async beat(hb: WorkerHeartbeat, ttlMs: number): Promise<void> {
     const served: ServedModel = { id: hb.modelId, name: hb.modelName };
+    const now = Date.now();
     await this.redis
       .multi()
       .set(this.keys.worker(hb.workerId), JSON.stringify(hb), 'PX', ttlMs)
+      .zadd(this.keys.workerIndex, now + ttlMs, hb.workerId)
+      .zremrangebyscore(this.keys.workerIndex, '-inf', now)
       .set(this.keys.served(hb.queue), JSON.stringify(served))
       .exec();
   }
 
   async remove(workerId: string): Promise<void> {
-    await this.redis.del(this.keys.worker(workerId));
+    await this.redis.multi().del(this.keys.worker(workerId)).zrem(this.keys.workerIndex, workerId).exec();
   }
 
-  /** Heartbeats of live workers. */
+  /** Heartbeats of live workers (an index lookup and one MGET; no keyspace scan). */
   async list(): Promise<WorkerHeartbeat[]> {
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', this.keys.workerPattern, 'COUNT', 200);
-      cursor = next;
-      found.push(...batch);
-    } while (cursor !== '0');
-    if (found.length === 0) return [];
-    const values = await this.redis.mget(...found);
+    const ids = await this.redis.zrangebyscore(this.keys.workerIndex, Date.now(), '+inf');
+    if (ids.length === 0) return [];
+    const values = await this.redis.mget(...ids.map((id) => this.keys.worker(id)));
     return values.flatMap((v) => {
       if (!v) return [];
       try {
@@ -107,18 +104,24 @@ export class Heartbeats {
 
 /**
  * What a worker holding `own` does with a task keyed for `wanted`:
- * - `run`: the task is for this model (or for none in particular);
- * - `handBack`: another live worker holds the exact model it was keyed for,
- *   or no live worker does and it is another model altogether: it goes back
- *   to the queue for a worker that holds it (`model_mismatch`);
- * - `adopt`: no live worker holds that identity any more, but this worker
- *   holds the same model in another build (weights, decoder or precision —
- *   an upgrade, or a precision chosen differently at start): run it and key
- *   the result with this worker's identity.
+ * - `run`: the task is for this model identity (or for none in particular);
+ * - `adopt`: it was keyed for another build of the same model (other weights,
+ *   decoder or precision: an upgrade, or a precision chosen differently at
+ *   start): run it and key the result with this worker's identity, so one
+ *   model's builds never bounce tasks between them;
+ * - `handBack`: it is for another model: back to the queue for a worker that
+ *   holds it (`model_mismatch`), for at most `maxWaitMs` after submission;
+ * - `unavailable`: another model that no worker has taken up in that time:
+ *   the task fails with `model_unavailable` instead of waiting forever.
  */
-export function modelDecision(wanted: { modelId: string | null; modelName: string | null }, own: ServedModel, liveIds: ReadonlySet<string>): 'run' | 'handBack' | 'adopt' {
+export function modelDecision(
+  wanted: { modelId: string | null; modelName: string | null; submittedAt: number },
+  own: ServedModel,
+  now: number,
+  maxWaitMs: number,
+): 'run' | 'adopt' | 'handBack' | 'unavailable' {
   if (wanted.modelId === null || wanted.modelId === own.id) return 'run';
-  if (liveIds.has(wanted.modelId)) return 'handBack';
   // A task from before names were recorded (payload v1) may be adopted by any model.
-  return wanted.modelName === null || wanted.modelName === own.name ? 'adopt' : 'handBack';
+  if (wanted.modelName === null || wanted.modelName === own.name) return 'adopt';
+  return now - wanted.submittedAt < maxWaitMs ? 'handBack' : 'unavailable';
 }

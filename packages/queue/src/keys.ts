@@ -7,7 +7,8 @@ export function fleetKeys(prefix: string) {
   return {
     /** per-worker heartbeat (JSON WorkerHeartbeat, with a TTL) */
     worker: (id: string) => `${prefix}:workers:${id}`,
-    workerPattern: `${prefix}:workers:*`,
+    /** sorted set of worker ids by heartbeat expiry (ms): lists live workers without scanning the keyspace */
+    workerIndex: `${prefix}:workers`,
     /** the model identity a queue's workers last announced (no TTL: survives a restart of the fleet) */
     served: (queue: string) => `${prefix}:served:${queue}`,
     /** fleet-wide counters (hash) */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertJobId, cacheKeyFor, taskIdFor, transcribeJobSchema } from '../src/index.js';
+import { assertJobId, cacheKeyFor, modelDecision, taskIdFor, transcribeJobSchema } from '../src/index.js';
 
 const md5 = 'a'.repeat(32);
 
@@ -26,5 +26,17 @@ describe('queue contract', () => {
     expect(transcribeJobSchema.parse(v1)).toEqual({ ...v1, modelName: null });
     expect(transcribeJobSchema.safeParse({ ...payload, audio: 'AAAA' }).data).not.toHaveProperty('audio');
     expect(transcribeJobSchema.safeParse({ ...payload, md5: 'nope' }).success).toBe(false);
+  });
+
+  it('decides what a worker does with a task keyed for a model: run, adopt another build, hand back another model, give up', () => {
+    const own = { id: 'm@aaaaaaaaaaaa/fp32', name: 'm' };
+    const now = 1_000_000;
+    const task = (modelId: string | null, modelName: string | null, ageMs = 0) => ({ modelId, modelName, submittedAt: now - ageMs });
+    expect(modelDecision(task(own.id, 'm'), own, now, 60_000)).toBe('run');
+    expect(modelDecision(task(null, null), own, now, 60_000)).toBe('run');
+    expect(modelDecision(task('m@bbbbbbbbbbbb/int8', 'm'), own, now, 60_000)).toBe('adopt');
+    expect(modelDecision(task('old-format-id', null), own, now, 60_000)).toBe('adopt');
+    expect(modelDecision(task('x@cccccccccccc/fp32', 'x', 59_999), own, now, 60_000)).toBe('handBack');
+    expect(modelDecision(task('x@cccccccccccc/fp32', 'x', 60_000), own, now, 60_000)).toBe('unavailable');
   });
 });

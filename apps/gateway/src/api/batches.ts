@@ -65,8 +65,9 @@ export function batchHandlers(d: BatchHandlerDeps) {
   }
 
   async function listEntries(req: ApiRequest): Promise<ApiReply> {
-    const q = parseRequest(listEntriesQuery, req.query);
-    return json(await d.service.listEntries(batchId(req.params.id!), req.owner, q));
+    const id = batchId(req.params.id!);
+    await d.service.assertVisible(id, req.owner); // an unknown batch is a 404 whatever the parameters
+    return json(await d.service.listEntries(id, req.owner, parseRequest(listEntriesQuery, req.query)));
   }
 
   async function cancelBatch(req: ApiRequest): Promise<ApiReply> {
@@ -74,8 +75,9 @@ export function batchHandlers(d: BatchHandlerDeps) {
   }
 
   async function results(req: ApiRequest): Promise<ApiReply> {
-    const q = parseRequest(resultsQuery, req.query);
-    const out = await d.service.results(batchId(req.params.id!), req.owner, q);
+    const id = batchId(req.params.id!);
+    await d.service.assertVisible(id, req.owner);
+    const out = await d.service.results(id, req.owner, parseRequest(resultsQuery, req.query));
     return { status: 200, stream: out.stream, contentType: out.contentType, headers: { 'Content-Disposition': `attachment; filename="${out.filename}"` } };
   }
 

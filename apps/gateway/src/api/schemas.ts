@@ -87,13 +87,13 @@ export const resultsQuery = z.object({
   format: z
     .string()
     .optional()
-    .transform((v) => (blank(v) ? 'jsonl' : v!.toLowerCase()))
+    .transform((v) => (v === undefined ? 'jsonl' : v.toLowerCase()))
     .refine((v): v is 'jsonl' | 'csv' | 'zip' => ['jsonl', 'csv', 'zip'].includes(v), { message: 'format must be one of jsonl, csv, zip' }),
   transcript: z
     .string()
     .optional()
-    .refine((v) => v === undefined || (TRANSCRIPT_FORMATS as readonly string[]).includes(v.toLowerCase()), { message: `transcript must be one of ${TRANSCRIPT_FORMATS.join(', ')}` })
-    .transform((v) => v?.toLowerCase() as (typeof TRANSCRIPT_FORMATS)[number] | undefined),
+    .refine((v) => blank(v) || (TRANSCRIPT_FORMATS as readonly string[]).includes(v!.toLowerCase()), { message: `transcript must be one of ${TRANSCRIPT_FORMATS.join(', ')}` })
+    .transform((v) => (blank(v) ? undefined : (v!.toLowerCase() as (typeof TRANSCRIPT_FORMATS)[number]))),
 });
 
 /** The error code each field reports. */

@@ -72,10 +72,10 @@ export class IngestRun {
     let outcome: Outcome = 'ingested';
     let failure: Error | undefined;
     const byIndex = new Map(this.manifest.entries.map((e, i) => [e.index, i]));
-    // One model identity for the whole archive, so its entries deduplicate among themselves.
-    const model = await this.d.tasks.model();
     const budget = new ArchiveBudget(this.d.limits, this.meta.archive.format);
     try {
+      // One model identity for the whole archive, so its entries deduplicate among themselves.
+      const model = await this.d.tasks.model();
       for await (const raw of readEntries(this.d.blobs.localPath!(this.archiveKey), budget)) {
         if (this.signal.aborted) {
           outcome = 'cancelled';

@@ -135,6 +135,11 @@ export class BatchService {
     return batchView(meta, await store.counters(meta.id), 0);
   }
 
+  /** 404 unless the batch exists and belongs to `owner`. */
+  async assertVisible(id: string, owner: string): Promise<void> {
+    await this.load(id, owner);
+  }
+
   private async load(id: string, owner: string): Promise<BatchMeta> {
     const meta = await this.d.store.get(id);
     if (!meta || meta.owner !== owner) throw notFound('batch');

@@ -86,7 +86,7 @@ export class BatchTracker {
             // The gateway ingesting it stopped (crash or restart): give up on it.
             this.d.log.warn('batch ingest interrupted', { batch: id });
             await store.requestCancel(id);
-            void this.failInterrupted(id);
+            void this.failInterrupted(id).catch((err: Error) => this.d.log.warn('failing an interrupted batch failed (the next round retries)', { batch: id, message: err.message }));
           }
         }
       },

@@ -6,7 +6,7 @@
  */
 import type { AudioInfo } from '@voxfleet/audio';
 import type { GatewayAppConfig } from '@voxfleet/config';
-import type { FleetEvents } from '@voxfleet/queue';
+import type { FleetEvents, ServedModel } from '@voxfleet/queue';
 import { FINAL_STATUSES, type BlobStore, type JobRecord, type JobStatus, type JobStore, type StoredBlob } from '@voxfleet/storage';
 import { ApiError, notFound } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -48,15 +48,17 @@ export class JobService {
     const { blob } = input;
     const { blobs, jobs, tasks } = this.d;
     let info: AudioInfo;
+    let model: ServedModel | null;
     try {
       if (blob.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty (0 bytes)');
       info = await probeBlob(blobs, blob.key, this.d.config.gateway.maxAudioSec, this.d.probe);
+      model = await tasks.model();
     } catch (err) {
       await blobs.delete(blob.key);
       throw err;
     }
     const now = Date.now();
-    const key = tasks.key(blob.md5, input.language, await tasks.model());
+    const key = tasks.key(blob.md5, input.language, model);
     const base = tasks.newRecord({
       key,
       audio: { md5: blob.md5, bytes: blob.bytes, durationSec: info.durationSec, filename: input.filename, format: info.format, codec: info.codec },

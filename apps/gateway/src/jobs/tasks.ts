@@ -151,7 +151,8 @@ export class TaskService {
     const task = await this.d.queue.get(found.taskId);
     if (task) return { kind: 'attach', taskId: found.taskId, audio: { blobKey: task.data.blobKey, durationSec: task.data.durationSec } };
     // Claimed by a task that is not queued: finished a moment ago (attach to its outcome), or never enqueued (create it).
-    if (await this.d.results.get(found.taskId)) return { kind: 'attach', taskId: found.taskId, audio: null };
+    const outcome = await this.d.results.get(found.taskId);
+    if (outcome) return { kind: 'attach', taskId: found.taskId, audio: outcome.status === 'completed' ? { blobKey: '', durationSec: outcome.result.durationSec } : null };
     return { kind: 'own', taskId: found.taskId, claimed: false };
   }
 
