@@ -58,7 +58,19 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   if (!adminPassword) log.warn('no admin password (auth off and VOXFLEET_ADMIN_PASSWORD unset): Bull Board is unreachable');
 
   const models = new ModelResolver(heartbeats, queue.name);
-  const tasks = new TaskService({ retentionSec, queue, results, cache, cancels: new CancelSignals(redis, prefix, retentionSec), events, model: () => models.current() });
+  const stats = new FleetStats(redis, prefix);
+  const tasks = new TaskService({
+    retentionSec,
+    shareCache: cfg.storage.cacheShared,
+    queue,
+    results,
+    cache,
+    cancels: new CancelSignals(redis, prefix, retentionSec),
+    events,
+    stats,
+    blobs,
+    model: () => models.current(),
+  });
   const service = new JobService({ config: cfg, tasks, blobs, jobs, events, hub });
   // Callback secrets are derived per API key, so a client can compute its own; with auth off, the configured one.
   const secrets = new Map(apiKeys.keys.map((k) => [ownerOf(k), callbackSecretForKey(k)]));
@@ -77,11 +89,11 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const app = createApp({
     routes: routes({
       jobs: { service, jobs, maxUploadBytes: g.maxUploadBytes, idempotencyTtlSec: 24 * 3600 },
-      batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b) },
+      batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b), eraseJob: (r) => service.erase(r) },
       system: {
         ping: async () => (await redis.ping()) === 'PONG',
         heartbeats,
-        metrics: { queue, heartbeats, stats: new FleetStats(redis, prefix) },
+        metrics: { queue, heartbeats, stats },
       },
     }),
     auth,

@@ -6,7 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@voxfleet/config';
@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackSecretForKey, type RunningGateway } from '../src/index.js';
 import { scoreTranscript } from '../src/batches/scoring.js';
-import { patchBytes, tarOf, unzip, zipOf, type ArchiveItem } from '@voxfleet/testkit';
+import { patchBytes, tarOf, unzip, zipOf, type ArchiveItem, filesUnder } from '@voxfleet/testkit';
 import { CLIP, Client, FIXTURES, baseEnv, fixtureSamples, spawnWorker, startRedis, wavBytes, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
 import { startTestGateway } from './harness.js';
 
@@ -28,17 +28,6 @@ const HELDOUT = join(REPO_ROOT, 'fixtures/heldout');
 async function heldout(): Promise<Map<string, string>> {
   const lines = (await readFile(join(HELDOUT, 'manifest.jsonl'), 'utf8')).trim().split('\n');
   return new Map(lines.map((l) => JSON.parse(l) as { file: string; text: string }).map((r) => [r.file, r.text]));
-}
-
-/** Every file under `dir` (relative paths). */
-async function filesUnder(dir: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(join(dir, rel), { withFileTypes: true }).catch(() => [])) {
-    const p = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await filesUnder(dir, p)));
-    else out.push(p);
-  }
-  return out;
 }
 
 const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);
@@ -210,7 +199,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
       expect(files.get(e.path.replace(/\.(wav|flac)$/, '.srt'))!.toString()).toBe(srt);
     }
     expect((await api.get(`/v1/batches/${done.id}/results?format=pdf`)).status).toBe(400);
-    expect((await api.del(`/v1/batches/${done.id}`)).status).toBe(409);
+    expect((await api.post(`/v1/batches/${done.id}/cancel`)).status).toBe(409);
     // The archive itself is not kept once ingested: only the four distinct recordings are stored.
     expect(await filesUnder(blobDir).then((f) => f.filter((p) => !p.startsWith('.tmp')))).toHaveLength(4);
   }, 240_000);
@@ -364,7 +353,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
     const listed = (await api.get(`/v1/batches/${id}/jobs?limit=1000`)).body.entries as { status: string }[];
     const byStatus = listed.reduce<Record<string, number>>((a, e) => ({ ...a, [e.status]: (a[e.status] ?? 0) + 1 }), {});
     expect(byStatus).toEqual(Object.fromEntries(Object.entries(after.counts).filter(([, v]) => v !== 0)));
-    const again = await api.del(`/v1/batches/${id}`);
+    const again = await api.post(`/v1/batches/${id}/cancel`);
     expect(again.status).toBe(409);
   }, 240_000);
 });

@@ -10,7 +10,7 @@ import { FleetStats } from '@voxfleet/queue';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../src/index.js';
-import { Client, baseEnv, distinctClips, fixtureSamples, spawnWorker, startRedis, type TestRedis, type TestWorker, stopStack } from '@voxfleet/testkit';
+import { Client, baseEnv, distinctClips, fixtureSamples, spawnWorker, startRedis, type TestRedis, type TestWorker, stopStack, filesUnder } from '@voxfleet/testkit';
 import { startTestGateway } from './harness.js';
 
 /** the fleet's counters now */
@@ -43,7 +43,7 @@ describe('cancel (redis + gateway + a worker started later)', () => {
     expect(r.body).toMatchObject({ ready: false, redis: true, workers: [] });
   });
 
-  it('cancels a queued job: it leaves the queue and a later answer is 409', async () => {
+  it('cancels a queued job: it leaves the queue, its audio is deleted at once, a later cancel is 409', async () => {
     const [clip] = distinctClips(samples, 1, 2);
     const created = await api.upload(clip!, 'queued.wav');
     expect(created.status).toBe(202);
@@ -54,10 +54,15 @@ describe('cancel (redis + gateway + a worker started later)', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
     expect((await api.get(`/v1/jobs/${queuedId}?wait=5`)).body.status).toBe('cancelled');
-    const again = await api.del(`/v1/jobs/${queuedId}`);
+    const again = await api.post(`/v1/jobs/${queuedId}/cancel`);
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('already_finished');
     expect((await api.get(`/v1/jobs/${queuedId}/transcript`)).status).toBe(409);
+    // the cancelled job's audio is deleted at once, not at retention
+    expect(await filesUnder(join(varDir, 'blobs'))).toEqual([]);
+    // DELETE on the (now final) job erases it
+    expect((await api.del(`/v1/jobs/${queuedId}`)).status).toBe(204);
+    expect((await api.get(`/v1/jobs/${queuedId}`)).status).toBe(404);
     const metrics = (await api.get('/metrics')).text;
     expect(metrics).toMatch(/voxfleet_queue_jobs\{queue="transcribe",state="prioritized"\} 0/);
     expect(metrics).toMatch(/voxfleet_queue_jobs\{queue="transcribe",state="waiting"\} 0/);
@@ -88,11 +93,15 @@ describe('cancel (redis + gateway + a worker started later)', () => {
     expect((await fleetStats(redis.client)).tasks.completed).toBe(0);
     // Only the processing job ever started; the queued one was removed before any worker saw it.
     expect(worker.output().match(/task started/g)).toHaveLength(1);
+    // The worker deleted the cancelled task's audio when it stopped it.
+    for (let i = 0; i < 200 && (await filesUnder(join(varDir, 'blobs'))).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await filesUnder(join(varDir, 'blobs'))).toEqual([]);
 
     const [next] = distinctClips(samples, 1, 1.4);
     const ok = await api.upload(next!, 'after.wav');
     const done = await api.waitFinal(ok.body.id);
     expect(done.status).toBe('completed');
-    expect((await api.get(`/v1/jobs/${queuedId}`)).body.status).toBe('cancelled');
+    // the queued job was erased by its DELETE in the test above
+    expect((await api.get(`/v1/jobs/${queuedId}`)).status).toBe(404);
   }, 120_000);
 });

@@ -247,7 +247,7 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
     expect(page2.body.jobs.some((j: { id: string }) => ids1.has(j.id))).toBe(false);
     expect((await api.get('/v1/jobs?status=bogus')).status).toBe(400);
     // A finished job cannot be cancelled.
-    const conflict = await api.del(`/v1/jobs/${page1.body.jobs[0].id}`);
+    const conflict = await api.post(`/v1/jobs/${page1.body.jobs[0].id}/cancel`);
     expect(conflict.status).toBe(409);
     expect(conflict.body.error.code).toBe('already_finished');
   });

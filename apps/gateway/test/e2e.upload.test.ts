@@ -9,12 +9,12 @@
  * gateway must stay up through all of it: an unhandled stream 'error' would
  * kill this very process.
  */
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, baseEnv, fixtureSamples, startRedis, stopStack, wavBytes, type TestRedis } from '@voxfleet/testkit';
+import { Client, baseEnv, fixtureSamples, startRedis, stopStack, wavBytes, type TestRedis, filesUnder } from '@voxfleet/testkit';
 import type { RunningGateway } from '../src/index.js';
 import { zipOf } from '@voxfleet/testkit';
 import { startTestGateway } from './harness.js';
@@ -27,15 +27,6 @@ interface RawResponse {
   status: number;
   headers: string;
   body: string;
-}
-
-/** Files (not folders) under `dir`, relative to it, sorted; [] when it does not exist. */
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)))
-    .sort();
 }
 
 function requestHead(port: number, path: string, contentLength: number, contentType = `multipart/form-data; boundary=${BOUNDARY}`): string {

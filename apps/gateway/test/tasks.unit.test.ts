@@ -22,20 +22,25 @@ function stubs() {
     cancelRequests: [] as string[],
     finished: [] as string[],
     released: [] as string[],
+    forgotten: [] as string[],
+    deletedBlobs: [] as string[],
     /** what `takeBack` answers */
     takeBack: 'removed' as 'removed' | 'running' | 'gone',
   };
   const deps: TaskDeps = {
     retentionSec: 60,
+    shareCache: false,
     queue: {
       name: 'transcribe',
       get: async (id) => s.tasks.get(id) ?? null,
       add: async (t) => void s.added.push(...t),
       takeBack: async () => s.takeBack,
+      removeFinished: async (id) => void s.tasks.delete(id),
     },
     results: {
       get: async (id) => s.outcomes.get(id) ?? null,
       set: async (id, o) => void s.outcomes.set(id, o),
+      delete: async (id) => void s.outcomes.delete(id),
     },
     cache: {
       lookupOrClaim: async (key, candidate) => {
@@ -49,34 +54,43 @@ function stubs() {
         if (s.inflight.get(key) === taskId) s.inflight.delete(key);
         s.released.push(taskId);
       },
+      delete: async (key) => void s.cached.delete(key),
     },
     cancels: { request: async (taskId) => void s.cancelRequests.push(taskId) },
     events: { taskFinished: async (taskId) => void s.finished.push(taskId) },
+    stats: { forgetRuns: async (taskId) => void s.forgotten.push(taskId) },
+    blobs: { delete: async (key) => void s.deletedBlobs.push(key) },
     model: async () => MODEL,
   };
-  return { s, tasks: new TaskService(deps) };
+  return { s, deps, tasks: new TaskService(deps) };
 }
 
 function snapshot(id: string, state: TaskSnapshot['state'], extra: Partial<TaskSnapshot> = {}): TaskSnapshot {
-  const data = { v: 2 as const, blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2.5, language: null, modelId: MODEL.id, modelName: MODEL.name, cacheKey: 'c'.repeat(40), submittedAt: 1 };
+  const data = { v: 2 as const, cacheScope: 'o', blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2.5, language: null, modelId: MODEL.id, modelName: MODEL.name, cacheKey: 'c'.repeat(40), submittedAt: 1 };
   return { id, data, state, progress: 0, processedOn: null, finishedOn: null, failedReason: null, ...extra };
 }
 
 function record(tasks: TaskService, taskId = 't-1'): JobRecord {
-  const key = tasks.key(MD5, null, MODEL);
+  const key = tasks.key(MD5, null, MODEL, 'o');
   const r = tasks.newRecord({ key, audio: { md5: MD5, bytes: 10, durationSec: 1.23456, filename: 'a.wav', format: 'wav', codec: 'pcm_s16le' }, language: null, priority: null, owner: 'o', now: 1000 });
   return { ...r, taskId, blobKey: 'ab/blob' };
 }
 
 describe('task module', () => {
-  it('keys a task on the audio, the model identity and the options; no model keys on the queue', () => {
-    const { tasks } = stubs();
-    const k = tasks.key(MD5, null, MODEL);
+  it('keys a task on the audio, the model identity, the options and the tenant; no model keys on the queue', () => {
+    const { tasks, deps } = stubs();
+    const k = tasks.key(MD5, null, MODEL, 'tenant-a');
     expect(k.model).toBe(MODEL);
-    expect(tasks.key(MD5, null, MODEL).cacheKey).toBe(k.cacheKey);
-    expect(tasks.key(MD5, 'en', MODEL).cacheKey).not.toBe(k.cacheKey);
-    expect(tasks.key(MD5, null, { ...MODEL, id: 'm@0123456789ab/fp16' }).cacheKey).not.toBe(k.cacheKey);
-    expect(tasks.key(MD5, null, null).cacheKey).not.toBe(k.cacheKey);
+    expect(k.scope).toBe('tenant-a');
+    expect(tasks.key(MD5, null, MODEL, 'tenant-a').cacheKey).toBe(k.cacheKey);
+    expect(tasks.key(MD5, 'en', MODEL, 'tenant-a').cacheKey).not.toBe(k.cacheKey);
+    expect(tasks.key(MD5, null, { ...MODEL, id: 'm@0123456789ab/fp16' }, 'tenant-a').cacheKey).not.toBe(k.cacheKey);
+    expect(tasks.key(MD5, null, null, 'tenant-a').cacheKey).not.toBe(k.cacheKey);
+    // tenants never share a cache entry or a task unless the cache is shared
+    expect(tasks.key(MD5, null, MODEL, 'tenant-b').cacheKey).not.toBe(k.cacheKey);
+    const shared = new TaskService({ ...deps, shareCache: true });
+    expect(shared.key(MD5, null, MODEL, 'tenant-a').cacheKey).toBe(shared.key(MD5, null, MODEL, 'tenant-b').cacheKey);
+    expect(shared.key(MD5, null, MODEL, 'tenant-a').scope).toBe('');
   });
 
   it('claims: a cache hit, a task of its own, one in flight to attach to, one just finished', async () => {
@@ -106,7 +120,7 @@ describe('task module', () => {
   it('builds the payload from the record: keys and metadata, never audio bytes', () => {
     const { tasks } = stubs();
     const r = record(tasks);
-    const t = tasks.task(r, MODEL, 50);
+    const t = tasks.task(r, tasks.key(MD5, null, MODEL, 'o'), 50);
     expect(t).toMatchObject({ id: 't-1', priority: 50 });
     expect(t.payload).toEqual({
       v: 2,
@@ -119,29 +133,48 @@ describe('task module', () => {
       modelId: MODEL.id,
       modelName: 'm',
       cacheKey: r.cacheKey,
+      cacheScope: 'o',
       submittedAt: 1000,
     });
-    expect(tasks.task({ ...r, priority: 3 }, null, 50)).toMatchObject({ priority: 3, payload: { modelId: null, modelName: null } });
+    expect(tasks.task({ ...r, priority: 3 }, tasks.key(MD5, null, null, 'o'), 50)).toMatchObject({ priority: 3, payload: { modelId: null, modelName: null } });
   });
 
   it('cancels: a waiting task leaves the queue with a cancelled outcome; a running one is signalled; a gone one is left', async () => {
     const { s, tasks } = stubs();
     s.inflight.set('k', 't-1');
-    await tasks.cancel('t-1', 'k');
+    await tasks.cancel('t-1', 'k', 'ab/blob-1');
     expect(s.outcomes.get('t-1')).toMatchObject({ status: 'cancelled' });
     expect(s.inflight.has('k')).toBe(false);
+    expect(s.deletedBlobs).toEqual(['ab/blob-1']); // a cancelled task's audio goes at once
     expect(s.finished).toEqual(['t-1']);
     expect(s.cancelRequests).toEqual([]);
 
     s.takeBack = 'running';
-    await tasks.cancel('t-2', 'k2');
+    await tasks.cancel('t-2', 'k2', 'ab/blob-2');
     expect(s.cancelRequests).toEqual(['t-2']);
+    expect(s.deletedBlobs).toEqual(['ab/blob-1']); // the worker deletes it when it stops
     expect(s.outcomes.has('t-2')).toBe(false);
 
     s.takeBack = 'gone';
-    await tasks.cancel('t-3', 'k3');
+    await tasks.cancel('t-3', 'k3', 'ab/blob-3');
     expect(s.cancelRequests).toEqual(['t-2']);
     expect(s.finished).toEqual(['t-1']);
+  });
+
+  it('erases what a finished task left: cached result, queue job, outcome, run count, audio', async () => {
+    const { s, tasks } = stubs();
+    s.cached.set('ck', { result: RESULT, taskId: 't-9', cachedAt: 1 });
+    s.outcomes.set('t-9', { status: 'cancelled', completedAt: 1 });
+    s.tasks.set('t-9', snapshot('t-9', 'completed'));
+    await tasks.erase({ taskId: 't-9', cacheKey: 'ck', blobKey: 'ab/blob-9' });
+    expect(s.cached.has('ck')).toBe(false);
+    expect(s.outcomes.has('t-9')).toBe(false);
+    expect(s.tasks.has('t-9')).toBe(false);
+    expect(s.forgotten).toEqual(['t-9']);
+    expect(s.deletedBlobs).toEqual(['ab/blob-9']);
+    // a cached job has no task of its own and no blob
+    await tasks.erase({ taskId: '', cacheKey: 'ck2', blobKey: '' });
+    expect(s.deletedBlobs).toEqual(['ab/blob-9']);
   });
 
   it("reads a job's state from its task without writing anything", async () => {

@@ -61,7 +61,7 @@ export interface ProcessorDeps {
   queue: string;
   /** the model this worker holds */
   model: ServedModel;
-  blobs: Pick<BlobStore, 'localPath' | 'read'>;
+  blobs: Pick<BlobStore, 'localPath' | 'read' | 'delete'>;
   results: { set(taskId: string, outcome: TaskOutcome): Promise<void> };
   cache: { set(cacheKey: string, value: CachedResult): Promise<void>; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
   stats: { recordTask(status: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
@@ -114,7 +114,7 @@ export function createProcessor(deps: ProcessorDeps) {
     const data = parsed.data;
     const decision = modelDecision(data, deps.model, Date.now(), modelWaitMs);
     // The cache keys this task answers: the one it was claimed under, and this model's own when it adopted the task.
-    const ownKey = decision === 'adopt' ? cacheKeyFor(data.md5, deps.model.id, { language: data.language }, deps.queue) : data.cacheKey;
+    const ownKey = decision === 'adopt' ? cacheKeyFor({ md5: data.md5, modelId: deps.model.id, options: { language: data.language }, queue: deps.queue, scope: data.cacheScope }) : data.cacheKey;
     const claimKeys = [...new Set([data.cacheKey, ownKey])];
     const startedAt = Date.now();
     let attempts: number;
@@ -169,6 +169,8 @@ export function createProcessor(deps: ProcessorDeps) {
       const now = Date.now();
       const fail = async (error: ErrorInfo): Promise<void> => finish(taskId, claimKeys, { status: 'failed', error, startedAt, completedAt: now });
       if (abort.aborted || err instanceof CancelledError) {
+        // nobody wants this audio any more: it goes now, not at retention
+        await deps.blobs.delete(data.blobKey).catch((e: Error) => log.warn('could not delete a cancelled task\'s audio', { taskId, message: e.message }));
         await finish(taskId, claimKeys, { status: 'cancelled', completedAt: now });
         log.info('task cancelled', { taskId });
         throw new UnrecoverableError('cancelled');

@@ -16,7 +16,7 @@ const OWN = { id: 'm@aaaaaaaaaaaa+beam-1/fp32', name: 'm' };
 const MD5 = 'd'.repeat(32);
 
 function payload(extra: Partial<TranscribeJob> = {}): TranscribeJob {
-  return { v: 2, blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2, language: null, modelId: OWN.id, modelName: OWN.name, cacheKey: cacheKeyFor(MD5, OWN.id, { language: null }, 'transcribe'), submittedAt: 1, ...extra };
+  return { v: 2, cacheScope: 'tenant-a', blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2, language: null, modelId: OWN.id, modelName: OWN.name, cacheKey: cacheKeyFor({ md5: MD5, modelId: OWN.id, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' }), submittedAt: 1, ...extra };
 }
 
 function fakeJob(data: unknown, extra: Partial<TaskJob> = {}) {
@@ -54,12 +54,13 @@ function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?
     finished: [] as string[],
     runs: opts.runsBefore ?? 0,
     audioCalls: 0,
+    deletedBlobs: [] as string[],
   };
   const process = createProcessor({
     workerId: 'w1',
     queue: 'transcribe',
     model: OWN,
-    blobs: { localPath: (k) => `/blobs/${k}`, read: async () => Buffer.alloc(0) },
+    blobs: { localPath: (k) => `/blobs/${k}`, read: async () => Buffer.alloc(0), delete: async (k) => void s.deletedBlobs.push(k) },
     results: { set: async (id, o) => void s.outcomes.set(id, o) },
     cache: { set: async (k, v) => void s.cache.set(k, v), releaseInflight: async (k, t) => void s.released.push([k, t]) },
     stats: { recordTask: async (st) => void s.stats.push(st), countRun: async () => ++s.runs },
@@ -102,7 +103,7 @@ describe('task processor', () => {
   it('hands a task for another model back to the queue without running it or spending an attempt', async () => {
     const { s, process } = setup();
     const other = 'other@cccccccccccc/fp32';
-    const { job, calls } = fakeJob(payload({ modelId: other, modelName: 'other', submittedAt: Date.now(), cacheKey: cacheKeyFor(MD5, other, { language: null }, 'transcribe') }));
+    const { job, calls } = fakeJob(payload({ modelId: other, modelName: 'other', submittedAt: Date.now(), cacheKey: cacheKeyFor({ md5: MD5, modelId: other, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' }) }));
     const t0 = Date.now();
     await expect(process(job, 'token')).rejects.toBeInstanceOf(DelayedError);
     expect(calls.delayedUntil).toHaveLength(1);
@@ -116,7 +117,7 @@ describe('task processor', () => {
   it('fails a task for another model that no worker took up in time, releasing its claim', async () => {
     const { s, process } = setup();
     const other = 'other@cccccccccccc/fp32';
-    const data = payload({ modelId: other, modelName: 'other', submittedAt: Date.now() - 61_000, cacheKey: cacheKeyFor(MD5, other, { language: null }, 'transcribe') });
+    const data = payload({ modelId: other, modelName: 'other', submittedAt: Date.now() - 61_000, cacheKey: cacheKeyFor({ md5: MD5, modelId: other, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' }) });
     const { job, calls } = fakeJob(data);
     await expect(process(job)).rejects.toBeInstanceOf(UnrecoverableError);
     expect(calls.delayedUntil).toEqual([]);
@@ -136,9 +137,9 @@ describe('task processor', () => {
   it('adopts a task keyed for another build of its model: keyed with its own identity', async () => {
     const { s, process } = setup();
     const oldId = 'm@aaaaaaaaaaaa+beam-1/int8';
-    const data = payload({ modelId: oldId, cacheKey: cacheKeyFor(MD5, oldId, { language: null }, 'transcribe') });
+    const data = payload({ modelId: oldId, cacheKey: cacheKeyFor({ md5: MD5, modelId: oldId, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' }) });
     await process(fakeJob(data).job);
-    const ownKey = cacheKeyFor(MD5, OWN.id, { language: null }, 'transcribe');
+    const ownKey = cacheKeyFor({ md5: MD5, modelId: OWN.id, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' });
     expect(s.cache.has(ownKey)).toBe(true);
     expect(s.cache.has(data.cacheKey)).toBe(false);
     expect(s.released).toEqual([
@@ -150,7 +151,7 @@ describe('task processor', () => {
 
   it('runs a task keyed before any worker had announced a model', async () => {
     const { s, process } = setup();
-    const data = payload({ modelId: null, modelName: null, cacheKey: cacheKeyFor(MD5, null, { language: null }, 'transcribe') });
+    const data = payload({ modelId: null, modelName: null, cacheKey: cacheKeyFor({ md5: MD5, modelId: null, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' }) });
     await process(fakeJob(data).job);
     expect(s.outcomes.get('t-1')).toMatchObject({ status: 'completed' });
   });
@@ -161,6 +162,7 @@ describe('task processor', () => {
     expect(s.outcomes.get('t-1')).toMatchObject({ status: 'cancelled' });
     expect(s.audioCalls).toBe(0);
     expect(s.stats).toEqual(['cancelled']);
+    expect(s.deletedBlobs).toEqual(['ab/blob']);
   });
 
   it('fails bad audio at once with the fleet error code', async () => {

@@ -72,6 +72,12 @@ export class Api {
     return (await (await this.send(path, init)).json()) as Json;
   }
 
+  /** Like `json`, for calls that may answer 204 No Content (then null). */
+  async request(path: string, init: RequestInit = {}): Promise<Json | null> {
+    const res = await this.send(path, init);
+    return res.status === 204 ? null : ((await res.json()) as Json);
+  }
+
   /** Streams `body` as the raw request body (chunked), e.g. an archive to `POST /v1/batches`. */
   async postStream(path: string, body: Readable, contentType: string): Promise<Json> {
     const res = await this.send(path, { method: 'POST', body: Readable.toWeb(body) as ReadableStream, duplex: 'half', headers: { 'content-type': contentType } });

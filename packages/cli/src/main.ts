@@ -5,6 +5,7 @@
  *   voxfleet status <batch-or-job-id>
  *   voxfleet results <batch-id> -o DIR [--format srt|vtt|txt|json|jsonl|csv]
  *   voxfleet cancel <batch-or-job-id>
+ *   voxfleet delete <batch-or-job-id>
  *
  * Exit codes: 0 ok, 1 some jobs failed or were cancelled, 2 usage, 3 auth,
  * 4 not found, 5 server or network error, 6 input rejected by the gateway.
@@ -28,6 +29,7 @@ commands:
   status <id>                         show a batch (b_…) or a job (j_…)
   results <batch-id>                  download a batch's results
   cancel <id>                         cancel a batch or a job
+  delete <id>                         erase a finished batch or job (transcripts, audio, records)
 
 options:
   --url URL            gateway (env VOXFLEET_URL, default http://127.0.0.1:8080)
@@ -317,9 +319,24 @@ async function results(api: Api, id: string, o: Opts): Promise<number> {
   return EXIT.ok;
 }
 
+const resource = (id: string): string => (id.startsWith('b_') ? `/v1/batches/${id}` : `/v1/jobs/${id}`);
+
+/** Cancels what is not finished; something already finished is left as it is (exit 1). */
 async function cancel(api: Api, id: string): Promise<number> {
-  const v = await api.json(id.startsWith('b_') ? `/v1/batches/${id}` : `/v1/jobs/${id}`, { method: 'DELETE' });
+  const v = await api.json(`${resource(id)}/cancel`, { method: 'POST' });
   say(id.startsWith('b_') ? batchLine(v) : `job ${v.id} ${v.status}`);
+  return EXIT.ok;
+}
+
+/** Erases a finished job or batch (transcripts, audio, records); one still running is cancelled first. */
+async function erase(api: Api, id: string): Promise<number> {
+  const path = resource(id);
+  const first = await api.request(path, { method: 'DELETE' });
+  if (first === null) {
+    say(`${id} erased`);
+    return EXIT.ok;
+  }
+  say(`${id} cancelled (run \`voxfleet delete ${id}\` again once it has stopped to erase it)`);
   return EXIT.ok;
 }
 
@@ -335,6 +352,8 @@ export async function run(argv: string[]): Promise<number> {
       return results(api, needId(args, 'results'), opts);
     case 'cancel':
       return cancel(api, needId(args, 'cancel'));
+    case 'delete':
+      return erase(api, needId(args, 'delete'));
     default:
       throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
   }

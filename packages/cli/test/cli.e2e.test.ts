@@ -6,13 +6,13 @@
  * and exit codes.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { REPO_ROOT } from '@voxfleet/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '@voxfleet/gateway';
-import { CLIP, baseEnv, fixtureSamples, freePort, spawnWorker, startGatewayWith, startRedis, wavBytes, type TestRedis, type TestWorker } from '@voxfleet/testkit';
+import { CLIP, baseEnv, fixtureSamples, freePort, spawnWorker, startGatewayWith, startRedis, wavBytes, type TestRedis, type TestWorker, filesUnder } from '@voxfleet/testkit';
 import { zipOf } from '@voxfleet/testkit';
 
 const KEY = 'cli-test-key-0123456789abcdef';
@@ -43,12 +43,6 @@ function cliTty(args: string[], env: Record<string, string>, cwd: string): Promi
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
-}
-
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
-  return out.sort();
 }
 
 describe('voxfleet CLI against the real stack', () => {
@@ -102,7 +96,7 @@ describe('voxfleet CLI against the real stack', () => {
     expect(r.stdout).toMatch(/^done: 10 completed, 0 cached, 0 failed, 0 cancelled, 1 skipped; 10 files in out\/$/m);
     expect(r.stderr).toMatch(/^upload meeting: .*\(100%\)/m);
     expect(r.stderr).toMatch(/^jobs: 11\/11 \(100%\) ETA 0s$/m); // entries: 10 audio + 1 skipped
-    expect(await files(join(work, 'out'))).toEqual([
+    expect(await filesUnder(join(work, 'out'))).toEqual([
       'calls/q1/a.srt',
       'calls/q1/b.srt',
       'calls/q2/c.srt',
@@ -123,7 +117,7 @@ describe('voxfleet CLI against the real stack', () => {
     expect(r.stdout).toMatch(/\r\x1b\[2Kupload tty \[[#.]{24}\]/);
     expect(r.stdout).toMatch(/\r\x1b\[2Kjobs \[#{24}\] 100% 4\/4 ETA 0s/);
     expect(r.stdout).toMatch(/done: 4 completed/);
-    expect(await files(join(work, 'out-tty'))).toEqual(['tty/t0.vtt', 'tty/t1.vtt', 'tty/t2.vtt', 'tty/t3.vtt']);
+    expect(await filesUnder(join(work, 'out-tty'))).toEqual(['tty/t0.vtt', 'tty/t1.vtt', 'tty/t2.vtt', 'tty/t3.vtt']);
     expect((await readFile(join(work, 'out-tty/tty/t0.vtt'), 'utf8')).startsWith('WEBVTT')).toBe(true);
   }, 240_000);
 
@@ -136,7 +130,7 @@ describe('voxfleet CLI against the real stack', () => {
 
     const res = await cli(['results', batchId, '-o', 'out2', '--format', 'vtt'], env, work);
     expect(res.code).toBe(0);
-    expect(await files(join(work, 'out2'))).toEqual(['q1/a.vtt', 'q1/b.vtt', 'q2/c.vtt']);
+    expect(await filesUnder(join(work, 'out2'))).toEqual(['q1/a.vtt', 'q1/b.vtt', 'q2/c.vtt']);
     const csv = await cli(['results', batchId, '-o', 'out3', '--format', 'csv'], env, work);
     expect(csv.code).toBe(0);
     expect((await readFile(join(work, `out3/${batchId}.csv`), 'utf8')).trim().split('\n')).toHaveLength(4);
@@ -144,6 +138,11 @@ describe('voxfleet CLI against the real stack', () => {
     const late = await cli(['cancel', batchId], env, work);
     expect(late.code).toBe(1);
     expect(late.stderr).toMatch(/already completed/);
+    // delete erases the finished batch: it is gone afterwards
+    const erased = await cli(['delete', batchId], env, work);
+    expect(erased.code).toBe(0);
+    expect(erased.stdout).toMatch(new RegExp(`^${batchId} erased$`, 'm'));
+    expect((await cli(['status', batchId], env, work)).code).toBe(4);
 
     const queued = await cli(['transcribe', 'in/calls.zip', '--no-wait', '--language', 'de'], env, work);
     expect(queued.code).toBe(0);

@@ -32,6 +32,8 @@ export const storageConfigSchema = z.object({
   cacheTtlSec: int(1),
 });
 
+  /** one result cache for all API keys (saves transcribing the same audio twice; reveals to a tenant that someone sent that exact audio) */
+  cacheShared: z.boolean(),
 export const queueConfigSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'queue names may not contain ":"'),
   attempts: int(1, 100),
@@ -212,6 +214,7 @@ export function gatewayConfigFromEnv(env: Env = process.env): GatewayAppConfig {
     maxRatio: get(env, 'VOXFLEET_BATCH_MAX_RATIO') ?? 100,
     ratioMinBytes: get(env, 'VOXFLEET_BATCH_RATIO_MIN_BYTES') ?? 1024 * 1024,
     enqueueChunk: get(env, 'VOXFLEET_BATCH_ENQUEUE_CHUNK') ?? 500,
+      cacheShared: bool(env, 'VOXFLEET_CACHE_SHARED', false),
     callbackAllowPrivate: bool(env, 'VOXFLEET_CALLBACK_ALLOW_PRIVATE', false),
     callbackSecret: get(env, 'VOXFLEET_CALLBACK_SECRET') ?? '',
     callbackAttempts: get(env, 'VOXFLEET_CALLBACK_ATTEMPTS') ?? 6,

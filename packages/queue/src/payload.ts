@@ -24,8 +24,10 @@ export const transcribeJobSchema = z.object({
   modelId: z.string().min(1).nullable(),
   /** that model's name (identities of one name differ in weights, decoder or precision) */
   modelName: z.string().min(1).nullable().default(null),
-  /** result-cache key the gateway claimed for this task (md5 + modelId + options) */
+  /** result-cache key the gateway claimed for this task (md5 + modelId + options + scope) */
   cacheKey: z.string().regex(/^[0-9a-f]{32,64}$/),
+  /** the cache scope the key was made with (the owner's id, or '' when the cache is shared) */
+  cacheScope: z.string().default(''),
   submittedAt: z.number().int(),
 });
 export type TranscribeJob = z.infer<typeof transcribeJobSchema>;
@@ -43,13 +45,20 @@ export interface OutputOptions {
   language: string | null;
 }
 
-/**
- * Result-cache key: MD5 of the audio + model identity + the options that
- * change the output. `modelId` null (no worker has announced its model yet)
- * keys on the queue instead, so such tasks still deduplicate in flight.
- */
-export function cacheKeyFor(md5: string, modelId: string | null, opts: OutputOptions, queue = ''): string {
-  const canonical = JSON.stringify({ md5, modelId: modelId ?? `unresolved:${queue}`, language: opts.language ?? null });
+/** What a cached transcript is keyed by. */
+export interface CacheKeyParts {
+  md5: string;
+  /** the model identity; null (no worker has announced its model yet) keys on the queue instead, so such tasks still deduplicate in flight */
+  modelId: string | null;
+  options: OutputOptions;
+  queue: string;
+  /** whose cache: the owner's id, so tenants never see each other's entries; '' for a cache shared by all */
+  scope: string;
+}
+
+/** Result-cache key: MD5 of the audio + model identity + the options that change the output + the tenant scope. */
+export function cacheKeyFor(p: CacheKeyParts): string {
+  const canonical = JSON.stringify({ md5: p.md5, modelId: p.modelId ?? `unresolved:${p.queue}`, language: p.options.language ?? null, scope: p.scope });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
 }
 

@@ -63,6 +63,11 @@ export class FleetStats {
     return Number(r?.[0]?.[1] ?? 1);
   }
 
+  /** Forgets an erased task's run count. */
+  async forgetRuns(taskId: string): Promise<void> {
+    await this.redis.del(this.keys.taskRuns(taskId));
+  }
+
   async runs(taskId: string): Promise<number> {
     return Number((await this.redis.get(this.keys.taskRuns(taskId))) ?? 0);
   }

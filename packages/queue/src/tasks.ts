@@ -114,6 +114,14 @@ export class TaskQueue {
     return new Set(await this.bull.getRanges(['active'], 0, -1));
   }
 
+  /** Removes a finished task (completed or failed) from the queue; a task a worker holds is left alone. */
+  async removeFinished(taskId: string): Promise<void> {
+    const job = await this.bull.getJob(taskId);
+    if (!job) return;
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') await job.remove().catch(() => undefined);
+  }
+
   async counts(): Promise<Record<QueueState, number>> {
     const c = await this.bull.getJobCounts(...QUEUE_STATES);
     return Object.fromEntries(QUEUE_STATES.map((s) => [s, c[s] ?? 0])) as Record<QueueState, number>;

@@ -4,22 +4,27 @@ import { assertJobId, cacheKeyFor, modelDecision, taskIdFor, transcribeJobSchema
 const md5 = 'a'.repeat(32);
 
 describe('queue contract', () => {
-  it('derives the cache key from audio MD5, model and output options', () => {
-    const k = cacheKeyFor(md5, 'm1', { language: null });
+  it('derives the cache key from audio MD5, model, output options and the tenant scope', () => {
+    const parts = { md5, modelId: 'm1', options: { language: null }, queue: 'q', scope: 'tenant-a' };
+    const k = cacheKeyFor(parts);
     expect(k).toMatch(/^[0-9a-f]{40}$/);
-    expect(cacheKeyFor(md5, 'm1', { language: null })).toBe(k);
-    expect(cacheKeyFor(md5, 'm2', { language: null })).not.toBe(k);
-    expect(cacheKeyFor(md5, 'm1', { language: 'en' })).not.toBe(k);
-    expect(cacheKeyFor('b'.repeat(32), 'm1', { language: null })).not.toBe(k);
+    expect(cacheKeyFor({ ...parts })).toBe(k);
+    expect(cacheKeyFor({ ...parts, modelId: 'm2' })).not.toBe(k);
+    expect(cacheKeyFor({ ...parts, options: { language: 'en' } })).not.toBe(k);
+    expect(cacheKeyFor({ ...parts, md5: 'b'.repeat(32) })).not.toBe(k);
+    expect(cacheKeyFor({ ...parts, scope: 'tenant-b' })).not.toBe(k);
+    expect(cacheKeyFor({ ...parts, scope: '' })).not.toBe(k);
+    // no model yet: keyed on the queue
+    expect(cacheKeyFor({ ...parts, modelId: null })).not.toBe(cacheKeyFor({ ...parts, modelId: null, queue: 'other' }));
   });
 
   it('never makes job ids with ":"', () => {
-    expect(taskIdFor(cacheKeyFor(md5, 'm', { language: null }), 'gen1')).not.toContain(':');
+    expect(taskIdFor(cacheKeyFor({ md5, modelId: 'm', options: { language: null }, queue: 'q', scope: '' }), 'gen1')).not.toContain(':');
     expect(() => assertJobId('a:b')).toThrow(/no ':'/);
   });
 
   it('keeps audio bytes out of job data: the payload holds a blob key', () => {
-    const payload = { v: 2, blobKey: 'ab/x', md5, bytes: 10, filename: 'a.wav', durationSec: 1, language: null, modelId: 'm@abc/fp32', modelName: 'm', cacheKey: 'c'.repeat(40), submittedAt: 1 };
+    const payload = { v: 2, cacheScope: 'o', blobKey: 'ab/x', md5, bytes: 10, filename: 'a.wav', durationSec: 1, language: null, modelId: 'm@abc/fp32', modelName: 'm', cacheKey: 'c'.repeat(40), submittedAt: 1 };
     expect(transcribeJobSchema.parse(payload)).toEqual(payload);
     // a version-1 payload (no model name) still parses
     const { modelName: _name, ...v1 } = { ...payload, v: 1 as const };

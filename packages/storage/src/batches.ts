@@ -149,6 +149,11 @@ export class BatchStore {
     await this.redis.srem(this.activeKey, id);
   }
 
+  /** Erases the batch: meta, counters, entry lines, pending set, work-list entry. (Its jobs are erased by the caller.) */
+  async erase(id: string): Promise<void> {
+    await this.redis.multi().del(this.key(id), this.countersKey(id), this.entriesKey(id), this.pendingKey(id), this.lockKey(id)).srem(this.activeKey, id).exec();
+  }
+
   async requestCancel(id: string): Promise<void> {
     await this.redis.hset(this.countersKey(id), 'cancelRequested', 1);
   }

@@ -174,6 +174,21 @@ export class JobStore {
     return Number(count?.[1] ?? 0);
   }
 
+  /**
+   * Erases a record: the record, its index entry and its place in its task's
+   * attach set. Returns how many records are still attached to the task.
+   */
+  async erase(record: JobRecord): Promise<number> {
+    const r = await this.redis
+      .multi()
+      .del(this.key(record.id))
+      .zrem(this.indexKey, record.id)
+      .srem(this.attachKey(record.taskId), record.id)
+      .scard(this.attachKey(record.taskId))
+      .exec();
+    return Number(r?.[3]?.[1] ?? 0);
+  }
+
   async attached(taskId: string): Promise<string[]> {
     return this.redis.smembers(this.attachKey(taskId));
   }
@@ -260,6 +275,10 @@ export class ResultStore {
     const raw = await this.redis.mget(...taskIds.map((id) => this.key(id)));
     return raw.map((r) => parseJson<TaskOutcome>(r));
   }
+
+  async delete(taskId: string): Promise<void> {
+    await this.redis.del(this.key(taskId));
+  }
 }
 
 
@@ -283,6 +302,11 @@ export class ResultCache {
 
   async set(cacheKey: string, value: CachedResult): Promise<void> {
     await this.redis.set(this.key(cacheKey), JSON.stringify(value), 'EX', this.ttlSec);
+  }
+
+  /** Forgets a cached transcript (an erased job's). */
+  async delete(cacheKey: string): Promise<void> {
+    await this.redis.del(this.key(cacheKey));
   }
 
   /** The task transcribing this cache key right now, if any. */

@@ -62,8 +62,15 @@ export class Client {
     return { status: res.status, body, text, contentType: res.headers.get('content-type') ?? '' };
   }
 
+  /** `DELETE` (body null on 204 No Content). */
   async del(path: string) {
     const res = await fetch(`${this.base}${path}`, { method: 'DELETE', headers: this.headers() });
+    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as Record<string, any> };
+  }
+
+  /** `POST` without a body (e.g. `/v1/jobs/:id/cancel`). */
+  async post(path: string) {
+    const res = await fetch(`${this.base}${path}`, { method: 'POST', headers: this.headers() });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   }
 

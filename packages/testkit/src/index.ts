@@ -7,3 +7,4 @@ export { Client } from './http.js';
 export { FIXTURES, CLIP, wavBytes, fixtureSamples, distinctClips } from './audio.js';
 export { ffmpegEncode, encodeFile } from './ffmpeg.js';
 export { zipOf, tarOf, patchBytes, unzip, type ArchiveItem } from './archives.js';
+export { filesUnder } from './files.js';

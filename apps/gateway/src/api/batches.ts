@@ -1,5 +1,5 @@
 /** Handlers for /v1/batches: one per action. */
-import type { StoredBlob } from '@voxfleet/storage';
+import type { JobRecord, StoredBlob } from '@voxfleet/storage';
 import type { BatchService } from '../batches/service.js';
 import { ApiError } from '../errors.js';
 import { batchFields, batchId, listEntriesQuery, parseRequest, resultsQuery } from './schemas.js';
@@ -7,6 +7,8 @@ import { json, type ApiReply, type ApiRequest } from './types.js';
 
 export interface BatchHandlerDeps {
   service: BatchService;
+  /** erases one finished job (the job service's `erase`) */
+  eraseJob: (r: JobRecord) => Promise<void>;
   maxArchiveBytes: number;
   discard: (blob: StoredBlob) => Promise<void>;
 }
@@ -70,8 +72,15 @@ export function batchHandlers(d: BatchHandlerDeps) {
     return json(await d.service.listEntries(id, req.owner, parseRequest(listEntriesQuery, req.query)));
   }
 
+  /** `POST /v1/batches/:id/cancel`: cancels what is not finished; 409 once the batch has finished (never erases). */
   async function cancelBatch(req: ApiRequest): Promise<ApiReply> {
     return json(await d.service.cancelBatch(batchId(req.params.id!), req.owner));
+  }
+
+  /** `DELETE /v1/batches/:id`: cancels a running batch (200, the batch) or erases a finished one with its jobs (204). */
+  async function deleteBatch(req: ApiRequest): Promise<ApiReply> {
+    const view = await d.service.deleteBatch(batchId(req.params.id!), req.owner, d.eraseJob);
+    return view ? json(view) : { status: 204, empty: true };
   }
 
   async function results(req: ApiRequest): Promise<ApiReply> {
@@ -81,5 +90,5 @@ export function batchHandlers(d: BatchHandlerDeps) {
     return { status: 200, stream: out.stream, contentType: out.contentType, headers: { 'Content-Disposition': `attachment; filename="${out.filename}"` } };
   }
 
-  return { createBatch, getBatch, listEntries, cancelBatch, results };
+  return { createBatch, getBatch, listEntries, cancelBatch, deleteBatch, results };
 }

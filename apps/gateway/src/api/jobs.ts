@@ -64,9 +64,16 @@ export function jobHandlers(d: JobHandlerDeps) {
     return { status: 200, text: r.body, contentType: r.contentType };
   }
 
+  /** `POST /v1/jobs/:id/cancel`: cancels a queued or processing job; 409 once it has finished (never erases). */
   async function cancelJob(req: ApiRequest): Promise<ApiReply> {
     return json(await d.service.cancelJob(jobId(req.params.id!), req.owner));
   }
 
-  return { createJob, listJobs, getJob, transcript, cancelJob };
+  /** `DELETE /v1/jobs/:id`: cancels a running job (200, the job) or erases a finished one (204). */
+  async function deleteJob(req: ApiRequest): Promise<ApiReply> {
+    const job = await d.service.deleteJob(jobId(req.params.id!), req.owner);
+    return job ? json(job) : { status: 204, empty: true };
+  }
+
+  return { createJob, listJobs, getJob, transcript, cancelJob, deleteJob };
 }

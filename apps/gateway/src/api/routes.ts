@@ -25,7 +25,8 @@ export function routes(d: RouteDeps): Route[] {
     { method: 'GET', path: '/v1/jobs', auth: 'tenant', handler: jobs.listJobs },
     { method: 'GET', path: '/v1/jobs/:id', auth: 'tenant', handler: jobs.getJob },
     { method: 'GET', path: '/v1/jobs/:id/transcript', auth: 'tenant', handler: jobs.transcript },
-    { method: 'DELETE', path: '/v1/jobs/:id', auth: 'tenant', handler: jobs.cancelJob },
+    { method: 'POST', path: '/v1/jobs/:id/cancel', auth: 'tenant', handler: jobs.cancelJob },
+    { method: 'DELETE', path: '/v1/jobs/:id', auth: 'tenant', handler: jobs.deleteJob },
   ];
   if (d.batches) {
     const b = batchHandlers(d.batches);
@@ -33,7 +34,8 @@ export function routes(d: RouteDeps): Route[] {
       { method: 'POST', path: '/v1/batches', auth: 'tenant', handler: b.createBatch },
       { method: 'GET', path: '/v1/batches/:id', auth: 'tenant', handler: b.getBatch },
       { method: 'GET', path: '/v1/batches/:id/jobs', auth: 'tenant', handler: b.listEntries },
-      { method: 'DELETE', path: '/v1/batches/:id', auth: 'tenant', handler: b.cancelBatch },
+      { method: 'POST', path: '/v1/batches/:id/cancel', auth: 'tenant', handler: b.cancelBatch },
+      { method: 'DELETE', path: '/v1/batches/:id', auth: 'tenant', handler: b.deleteBatch },
       { method: 'GET', path: '/v1/batches/:id/results', auth: 'tenant', handler: b.results },
     );
   }

@@ -31,6 +31,7 @@ export interface ApiRequest {
 }
 
 export type ApiReply = { status: number; headers?: Record<string, string> } & (
+  | { empty: true }
   | { json: unknown }
   | { text: string; contentType: string }
   | { stream: Readable; contentType: string }

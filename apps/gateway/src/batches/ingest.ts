@@ -85,7 +85,7 @@ export class IngestRun {
         if (pos === undefined) continue; // folders
         const m = this.manifest.entries[pos]!;
         if (m.kind === 'skipped') this.chunk.push({ line: { p: m.path, s: 'skipped', r: m.reason ?? 'not audio' } });
-        else await this.entry(m, raw, budget, this.d.tasks.key(m.md5!, this.meta.options.language, model));
+        else await this.entry(m, raw, budget, this.d.tasks.key(m.md5!, this.meta.options.language, model, this.meta.owner));
         this.done = pos + 1;
         if (this.chunk.length >= this.d.config.batch.enqueueChunk || Date.now() - this.lastFlush > 1000) {
           if (await this.cancelRequested()) {
@@ -162,7 +162,7 @@ export class IngestRun {
     }
     const r: JobRecord = { ...this.record(m, key, info.durationSec, info.format, info.codec, now), taskId: claim.taskId, blobKey: blob.key };
     this.seen.set(key.cacheKey, { kind: 'task', taskId: claim.taskId, blobKey: blob.key, durationSec: r.audio.durationSec, format: info.format, codec: info.codec });
-    this.pushJob(r, true, { task: this.d.tasks.task(r, key.model, BATCH_DEFAULT_PRIORITY), claimed: claim.claimed });
+    this.pushJob(r, true, { task: this.d.tasks.task(r, key, BATCH_DEFAULT_PRIORITY), claimed: claim.claimed });
   }
 
   private record(m: ManifestEntry, key: TaskKey, durationSec: number, format: string, codec: string, now: number): JobRecord {

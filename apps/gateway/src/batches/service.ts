@@ -9,7 +9,7 @@
  * Redis (BatchStore), so any gateway can answer for any batch.
  */
 import type { GatewayAppConfig, Logger } from '@voxfleet/config';
-import { isFinalBatch, newBatchId, type BatchMeta, type BatchStore, type BlobStore, type JobStore, type ResultStore, type StoredBlob } from '@voxfleet/storage';
+import { isFinalBatch, newBatchId, type BatchMeta, type BatchStore, type BlobStore, type JobRecord, type JobStore, type ResultStore, type StoredBlob } from '@voxfleet/storage';
 import type { TaskQueue } from '@voxfleet/queue';
 import { ApiError, notFound } from '../errors.js';
 import type { Probe } from '../jobs/probe.js';
@@ -173,6 +173,24 @@ export class BatchService {
       await this.tracker.finishLocked(id, (cur) => (cur.status === 'processing' ? { ...cur, status: 'cancelled' } : null));
     }
     return this.getBatch(id, owner);
+  }
+
+  /**
+   * `DELETE /v1/batches/:id`: a batch still running is cancelled (the batch);
+   * a finished one is erased with all its jobs — records, transcripts,
+   * cached results, audio — and answers null (204).
+   */
+  async deleteBatch(id: string, owner: string, eraseJob: (r: JobRecord) => Promise<void>): Promise<BatchView | null> {
+    const meta = await this.load(id, owner);
+    if (!isFinalBatch(meta.status)) return this.cancelBatch(id, owner);
+    for (let start = 0; ; start += 500) {
+      const lines = await this.d.store.entries(id, start, 500);
+      if (lines.length === 0) break;
+      const records = await this.d.jobs.getMany(lines.flatMap((l) => (l.j ? [l.j] : [])));
+      for (const r of records) if (r) await eraseJob(r);
+    }
+    await this.d.store.erase(id);
+    return null;
   }
 
   /** One page of entries with their current status. */

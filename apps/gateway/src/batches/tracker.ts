@@ -217,7 +217,7 @@ export class BatchTracker {
     const lane = async (): Promise<void> => {
       while (next < toCancel.length) {
         const r = toCancel[next++]!;
-        if ((await jobs.detach(r.taskId, r.id)) === 0) await tasks.cancel(r.taskId, r.cacheKey);
+        if ((await jobs.detach(r.taskId, r.id)) === 0) await tasks.cancel(r.taskId, r.cacheKey, r.blobKey);
       }
     };
     await Promise.all(Array.from({ length: 8 }, lane));

@@ -48,7 +48,9 @@ function apiRequest(req: Request, res: Response, owner: string, blobs: BlobStore
 async function send(res: Response, reply: ApiReply): Promise<void> {
   res.status(reply.status);
   if (reply.headers) res.set(reply.headers);
-  if ('json' in reply) {
+  if ('empty' in reply) {
+    res.end();
+  } else if ('json' in reply) {
     res.json(reply.json);
   } else if ('text' in reply) {
     res.type(reply.contentType).send(reply.text);

@@ -58,7 +58,7 @@ export class JobService {
       throw err;
     }
     const now = Date.now();
-    const key = tasks.key(blob.md5, input.language, model);
+    const key = tasks.key(blob.md5, input.language, model, input.owner);
     const base = tasks.newRecord({
       key,
       audio: { md5: blob.md5, bytes: blob.bytes, durationSec: info.durationSec, filename: input.filename, format: info.format, codec: info.codec },
@@ -82,7 +82,7 @@ export class JobService {
     }
     const record: JobRecord = { ...base, taskId: claim.taskId, blobKey: blob.key };
     await jobs.create(record, { attach: true });
-    await tasks.enqueue([tasks.task(record, key.model, DEFAULT_PRIORITY)]);
+    await tasks.enqueue([tasks.task(record, key, DEFAULT_PRIORITY)]);
     return { httpStatus: 202, job: await this.view(record) };
   }
 
@@ -119,7 +119,7 @@ export class JobService {
     return renderTranscript(v.result, format, id);
   }
 
-  /** Cancels a queued or processing job; 409 once it has finished. */
+  /** Cancels a queued or processing job (its audio is deleted at once); 409 once it has finished. */
   async cancelJob(id: string, owner: string): Promise<JobView> {
     const record = await this.load(id, owner);
     const v = await this.view(record);
@@ -128,9 +128,29 @@ export class JobService {
     const cancelled: JobRecord = { ...fresh, status: 'cancelled', final: true, completedAt: Date.now() };
     await this.d.jobs.save(cancelled);
     const remaining = await this.d.jobs.detach(record.taskId, id);
-    if (remaining === 0) await this.d.tasks.cancel(record.taskId, record.cacheKey);
+    if (remaining === 0) await this.d.tasks.cancel(record.taskId, record.cacheKey, record.blobKey);
     await this.d.events.jobFinished(id);
     return jobView(cancelled, v.progress);
+  }
+
+  /**
+   * `DELETE /v1/jobs/:id`: a job still running is cancelled (200 with the
+   * job); a finished one is erased — its record, and once no other job of
+   * the owner refers to the same task, the transcript, the cached result,
+   * the queue's job and the audio — and answers null (204).
+   */
+  async deleteJob(id: string, owner: string): Promise<JobView | null> {
+    const record = await this.load(id, owner);
+    const v = await this.view(record);
+    if (!isFinalStatus(v.status)) return this.cancelJob(id, owner);
+    await this.erase((await this.d.jobs.get(id)) ?? record);
+    return null;
+  }
+
+  /** Erases a final job record and, when it was the task's last, what the task left. */
+  async erase(record: JobRecord): Promise<void> {
+    const remaining = await this.d.jobs.erase(record);
+    if (remaining === 0) await this.d.tasks.erase(record);
   }
 
   async listJobs(owner: string, q: { status: JobStatus | undefined; limit: number; cursor: string | null }): Promise<{ jobs: JobView[]; nextCursor: string | null }> {

@@ -14,12 +14,13 @@ import {
   taskIdFor,
   type CancelSignals,
   type FleetEvents,
+  type FleetStats,
   type NewTask,
   type ServedModel,
   type TaskQueue,
   type TranscribeJob,
 } from '@voxfleet/queue';
-import type { AudioInfoRecord, BatchRef, CachedResult, JobRecord, ResultCache, ResultStore, TaskOutcome } from '@voxfleet/storage';
+import type { AudioInfoRecord, BatchRef, BlobStore, CachedResult, JobRecord, ResultCache, ResultStore, TaskOutcome } from '@voxfleet/storage';
 
 /** Default BullMQ priority, so that explicit priorities order around ordinary jobs. */
 export const DEFAULT_PRIORITY = 50;
@@ -30,11 +31,15 @@ export const BATCH_DEFAULT_PRIORITY = 75;
 export interface TaskDeps {
   /** how long an in-flight claim may live */
   retentionSec: number;
-  queue: Pick<TaskQueue, 'name' | 'get' | 'add' | 'takeBack'>;
-  results: Pick<ResultStore, 'get' | 'set'>;
-  cache: Pick<ResultCache, 'lookupOrClaim' | 'releaseInflight'>;
+  /** one result cache for all tenants (off: each owner's cache is its own) */
+  shareCache: boolean;
+  queue: Pick<TaskQueue, 'name' | 'get' | 'add' | 'takeBack' | 'removeFinished'>;
+  results: Pick<ResultStore, 'get' | 'set' | 'delete'>;
+  cache: Pick<ResultCache, 'lookupOrClaim' | 'releaseInflight' | 'delete'>;
   cancels: Pick<CancelSignals, 'request'>;
   events: Pick<FleetEvents, 'taskFinished'>;
+  stats: Pick<FleetStats, 'forgetRuns'>;
+  blobs: Pick<BlobStore, 'delete'>;
   /** the model identity tasks are keyed with now */
   model: () => Promise<ServedModel | null>;
 }
@@ -51,6 +56,8 @@ export type Claim =
 /** Who keys a job: the cache key and the model identity it was computed with. */
 export interface TaskKey {
   cacheKey: string;
+  /** the cache scope it was made in */
+  scope: string;
   model: ServedModel | null;
 }
 
@@ -116,9 +123,14 @@ export class TaskService {
     return this.d.model();
   }
 
-  /** The cache key for this audio and options with `model` (from `model()`). */
-  key(md5: string, language: string | null, model: ServedModel | null): TaskKey {
-    return { cacheKey: cacheKeyFor(md5, model?.id ?? null, { language }, this.d.queue.name), model };
+  /**
+   * The cache key for this audio and options with `model` (from `model()`),
+   * in `owner`'s scope: a tenant is never answered from, nor attached to,
+   * another tenant's transcription unless the cache is shared.
+   */
+  key(md5: string, language: string | null, model: ServedModel | null, owner: string): TaskKey {
+    const scope = this.d.shareCache ? '' : owner;
+    return { cacheKey: cacheKeyFor({ md5, modelId: model?.id ?? null, options: { language }, queue: this.d.queue.name, scope }), scope, model };
   }
 
   /** A queued job record (not attached to a task yet: `taskId` and `blobKey` are set by the caller). */
@@ -161,8 +173,9 @@ export class TaskService {
     await this.d.cache.releaseInflight(cacheKey, taskId);
   }
 
-  /** The task for a job record of its own (`record.taskId`, `record.blobKey` set). */
-  task(record: JobRecord, model: ServedModel | null, defaultPriority: number): NewTask {
+  /** The task for a job record of its own (`record.taskId`, `record.blobKey` set), keyed by `key`. */
+  task(record: JobRecord, key: TaskKey, defaultPriority: number): NewTask {
+    const { model } = key;
     const payload: TranscribeJob = {
       v: 2,
       blobKey: record.blobKey,
@@ -174,6 +187,7 @@ export class TaskService {
       modelId: model?.id ?? null,
       modelName: model?.name ?? null,
       cacheKey: record.cacheKey,
+      cacheScope: key.scope,
       submittedAt: record.createdAt,
     };
     return { id: record.taskId, payload, priority: record.priority ?? defaultPriority };
@@ -184,17 +198,36 @@ export class TaskService {
     await this.d.queue.add(tasks);
   }
 
-  /** No job wants this task any more: drop it from the queue, or abort it on its worker. */
-  async cancel(taskId: string, cacheKey: string): Promise<void> {
+  /**
+   * No job wants this task any more: drop it from the queue (and its audio at
+   * once), or abort it on its worker (which deletes the audio when it stops).
+   */
+  async cancel(taskId: string, cacheKey: string, blobKey: string): Promise<void> {
     const taken = await this.d.queue.takeBack(taskId);
     if (taken === 'gone') return;
     if (taken === 'removed') {
       await this.d.results.set(taskId, { status: 'cancelled', completedAt: Date.now() });
       await this.d.cache.releaseInflight(cacheKey, taskId);
+      if (blobKey) await this.d.blobs.delete(blobKey);
       await this.d.events.taskFinished(taskId);
       return;
     }
     await this.d.cancels.request(taskId, 'cancelled by client');
+  }
+
+  /**
+   * Erases what a finished task left behind once no job refers to it: its
+   * outcome, its cached transcript, its BullMQ job, its run count and its
+   * audio. (The caller erased the job records and knows none is attached.)
+   */
+  async erase(record: Pick<JobRecord, 'taskId' | 'cacheKey' | 'blobKey'>): Promise<void> {
+    await this.d.cache.delete(record.cacheKey);
+    if (record.taskId) {
+      await this.d.queue.removeFinished(record.taskId);
+      await this.d.results.delete(record.taskId);
+      await this.d.stats.forgetRuns(record.taskId);
+    }
+    if (record.blobKey) await this.d.blobs.delete(record.blobKey);
   }
 
   /** A job's current state, from its task's outcome or its place in the queue. Reads only. */
