@@ -18,7 +18,7 @@ import { EventHub } from './events.js';
 import { createApp } from './http/express.js';
 import { JobService } from './jobs/service.js';
 import { TaskService } from './jobs/tasks.js';
-import { ModelResolver } from './models.js';
+import { ModelCatalog } from './models.js';
 
 export interface RunningGateway {
   url: string;
@@ -52,6 +52,13 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const hub = new EventHub();
   await hub.start(events, subscriber);
 
+  // One queue per model; a job goes to its model's queue, where only workers holding that model take it.
+  const models = new ModelCatalog({
+    models: cfg.models,
+    heartbeats,
+    queueBase: cfg.queue.name,
+    makeQueue: (name) => new TaskQueue({ ...cfg.queue, name }, bull, retentionSec, { timeoutMs: cfg.redis.commandTimeoutMs }),
+  });
   const apiKeys = g.authEnabled ? await loadApiKeys(g.apiKeys, cfg.storage.varDir) : { keys: [], generated: false };
   const auth = new ApiKeyAuth(apiKeys.keys, g.authEnabled);
   const adminPassword = g.adminPassword || apiKeys.keys[0] || '';
@@ -62,16 +69,18 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const tasks = new TaskService({
     retentionSec,
     shareCache: cfg.storage.cacheShared,
-    queue,
+    queue: (m) => models.queue(m),
     results,
     cache,
     cancels: new CancelSignals(redis, prefix, retentionSec),
     events,
     stats,
     blobs,
-    model: () => models.current(),
+    served: (m) => models.served(m),
+    defaultModel: models.defaultModel,
   });
-  const service = new JobService({ config: cfg, tasks, blobs, jobs, events, hub });
+  const resolveModel = (requested: string | null): Promise<string> => models.resolve(requested);
+  const service = new JobService({ config: cfg, tasks, blobs, jobs, events, hub, resolveModel });
   // Callback secrets are derived per API key, so a client can compute its own; with auth off, the configured one.
   const secrets = new Map(apiKeys.keys.map((k) => [ownerOf(k), callbackSecretForKey(k)]));
   const batches = new BatchService({
@@ -80,11 +89,12 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     blobs,
     jobs,
     results,
-    queue,
+    queue: (m) => models.queue(m),
     tasks,
     secretFor: (owner) => (g.authEnabled ? (secrets.get(owner) ?? null) : cfg.batch.callbackSecret || null),
     log,
   });
+    resolveModel,
   batches.start();
   const app = createApp({
     routes: routes({
@@ -93,12 +103,13 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
       system: {
         ping: async () => (await redis.ping()) === 'PONG',
         heartbeats,
-        metrics: { queue, heartbeats, stats },
+        models,
+        metrics: { queues: () => models.queues(), heartbeats, stats },
       },
     }),
     auth,
-    admin: { user: g.adminUser, password: adminPassword || `unset-${Math.random()}` },
-    board: queue.bull,
+    admin,
+    board: models.queues().map((q) => q.bull),
     blobs,
     trustProxy: g.trustProxy,
   });
@@ -116,7 +127,8 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     // One gateway at a time does the sweep.
     await retentionLock.run(async () => {
       const report = await cleanupExpired({ jobs, blobs, retentionSec });
-      const queueJobs = await queue.clean(retentionSec * 1000);
+      let queueJobs = 0;
+      for (const q of models.queues()) queueJobs += await q.clean(retentionSec * 1000);
       if (report.blobs || report.indexEntries || queueJobs) log.info('retention cleanup', { ...report, queueJobs });
     });
   };
@@ -137,7 +149,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 5000).unref();
       });
-      await queue.close();
+      await Promise.all(models.queues().map((q) => q.close()));
       await Promise.all([redis, subscriber, bull].map((c) => c.quit().catch(() => undefined)));
     })());
 

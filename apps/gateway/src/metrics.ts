@@ -2,16 +2,18 @@
 import type { FleetStats, Heartbeats, TaskQueue } from '@voxfleet/queue';
 
 export interface MetricsSource {
-  queue: TaskQueue;
+  /** every model's queue */
+  queues: () => TaskQueue[];
   heartbeats: Heartbeats;
   stats: FleetStats;
 }
 
-export async function renderMetrics({ queue, heartbeats, stats }: MetricsSource): Promise<string> {
+export async function renderMetrics({ queues, heartbeats, stats }: MetricsSource): Promise<string> {
   const lines: string[] = [];
-  const counts = await queue.counts();
-  lines.push('# HELP voxfleet_queue_jobs Jobs in the BullMQ queue by state.', '# TYPE voxfleet_queue_jobs gauge');
-  for (const [state, n] of Object.entries(counts)) lines.push(`voxfleet_queue_jobs{queue="${queue.name}",state="${state}"} ${n}`);
+  lines.push('# HELP voxfleet_queue_jobs Jobs in the BullMQ queue by state (one queue per model).', '# TYPE voxfleet_queue_jobs gauge');
+  for (const queue of queues()) {
+    for (const [state, n] of Object.entries(await queue.counts())) lines.push(`voxfleet_queue_jobs{queue="${queue.name}",state="${state}"} ${n}`);
+  }
 
   const workers = await heartbeats.list();
   lines.push('# HELP voxfleet_workers Live worker processes by status.', '# TYPE voxfleet_workers gauge');

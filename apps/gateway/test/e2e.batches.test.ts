@@ -329,7 +329,7 @@ describe('batches end to end (redis + 1 worker + gateway)', () => {
     // Let the worker settle: the queue is empty, nothing is active.
     for (let i = 0; i < 1000; i++) {
       const m = (await api.get('/metrics')).text;
-      const n = (state: string): number => Number(new RegExp(`voxfleet_queue_jobs\\{queue="transcribe",state="${state}"\\} (\\d+)`).exec(m)?.[1] ?? -1);
+      const n = (state: string): number => Number(new RegExp(`voxfleet_queue_jobs\\{queue="transcribe-voxfleet-en-char-ctc",state="${state}"\\} (\\d+)`).exec(m)?.[1] ?? -1);
       if (n('active') === 0 && n('waiting') === 0 && n('prioritized') === 0) break;
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -64,8 +64,8 @@ describe('cancel (redis + gateway + a worker started later)', () => {
     expect((await api.del(`/v1/jobs/${queuedId}`)).status).toBe(204);
     expect((await api.get(`/v1/jobs/${queuedId}`)).status).toBe(404);
     const metrics = (await api.get('/metrics')).text;
-    expect(metrics).toMatch(/voxfleet_queue_jobs\{queue="transcribe",state="prioritized"\} 0/);
-    expect(metrics).toMatch(/voxfleet_queue_jobs\{queue="transcribe",state="waiting"\} 0/);
+    expect(metrics).toMatch(/voxfleet_queue_jobs\{queue="transcribe-voxfleet-en-char-ctc",state="prioritized"\} 0/);
+    expect(metrics).toMatch(/voxfleet_queue_jobs\{queue="transcribe-voxfleet-en-char-ctc",state="waiting"\} 0/);
   });
 
   it('cancels a processing job on its worker; the worker stays healthy', async () => {

@@ -30,13 +30,13 @@ function stubs() {
   const deps: TaskDeps = {
     retentionSec: 60,
     shareCache: false,
-    queue: {
-      name: 'transcribe',
-      get: async (id) => s.tasks.get(id) ?? null,
-      add: async (t) => void s.added.push(...t),
+    queue: (model: string) => ({
+      name: `transcribe-${model}`,
+      get: async (id: string) => s.tasks.get(id) ?? null,
+      add: async (t: NewTask[]) => void s.added.push(...t),
       takeBack: async () => s.takeBack,
-      removeFinished: async (id) => void s.tasks.delete(id),
-    },
+      removeFinished: async (id: string) => void s.tasks.delete(id),
+    }),
     results: {
       get: async (id) => s.outcomes.get(id) ?? null,
       set: async (id, o) => void s.outcomes.set(id, o),
@@ -60,10 +60,14 @@ function stubs() {
     events: { taskFinished: async (taskId) => void s.finished.push(taskId) },
     stats: { forgetRuns: async (taskId) => void s.forgotten.push(taskId) },
     blobs: { delete: async (key) => void s.deletedBlobs.push(key) },
-    model: async () => MODEL,
+    served: async () => MODEL,
+    defaultModel: 'm',
   };
   return { s, deps, tasks: new TaskService(deps) };
 }
+
+/** A task key for cache key `cacheKey` on model "m". */
+const keyOf = (cacheKey: string) => ({ cacheKey, modelName: 'm', scope: 'o', model: MODEL });
 
 function snapshot(id: string, state: TaskSnapshot['state'], extra: Partial<TaskSnapshot> = {}): TaskSnapshot {
   const data = { v: 2 as const, cacheScope: 'o', blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2.5, language: null, modelId: MODEL.id, modelName: MODEL.name, cacheKey: 'c'.repeat(40), submittedAt: 1 };
@@ -71,7 +75,7 @@ function snapshot(id: string, state: TaskSnapshot['state'], extra: Partial<TaskS
 }
 
 function record(tasks: TaskService, taskId = 't-1'): JobRecord {
-  const key = tasks.key(MD5, null, MODEL, 'o');
+  const key = tasks.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'o' });
   const r = tasks.newRecord({ key, audio: { md5: MD5, bytes: 10, durationSec: 1.23456, filename: 'a.wav', format: 'wav', codec: 'pcm_s16le' }, language: null, priority: null, owner: 'o', now: 1000 });
   return { ...r, taskId, blobKey: 'ab/blob' };
 }
@@ -79,48 +83,48 @@ function record(tasks: TaskService, taskId = 't-1'): JobRecord {
 describe('task module', () => {
   it('keys a task on the audio, the model identity, the options and the tenant; no model keys on the queue', () => {
     const { tasks, deps } = stubs();
-    const k = tasks.key(MD5, null, MODEL, 'tenant-a');
+    const k = tasks.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'tenant-a' });
     expect(k.model).toBe(MODEL);
     expect(k.scope).toBe('tenant-a');
-    expect(tasks.key(MD5, null, MODEL, 'tenant-a').cacheKey).toBe(k.cacheKey);
-    expect(tasks.key(MD5, 'en', MODEL, 'tenant-a').cacheKey).not.toBe(k.cacheKey);
-    expect(tasks.key(MD5, null, { ...MODEL, id: 'm@0123456789ab/fp16' }, 'tenant-a').cacheKey).not.toBe(k.cacheKey);
-    expect(tasks.key(MD5, null, null, 'tenant-a').cacheKey).not.toBe(k.cacheKey);
+    expect(tasks.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'tenant-a' }).cacheKey).toBe(k.cacheKey);
+    expect(tasks.key({ md5: MD5, language: 'en', modelName: 'm', served: MODEL, owner: 'tenant-a' }).cacheKey).not.toBe(k.cacheKey);
+    expect(tasks.key({ md5: MD5, language: null, modelName: 'm', served: { ...MODEL, id: 'm@0123456789ab/fp16' }, owner: 'tenant-a' }).cacheKey).not.toBe(k.cacheKey);
+    expect(tasks.key({ md5: MD5, language: null, modelName: 'm', served: null, owner: 'tenant-a' }).cacheKey).not.toBe(k.cacheKey);
     // tenants never share a cache entry or a task unless the cache is shared
-    expect(tasks.key(MD5, null, MODEL, 'tenant-b').cacheKey).not.toBe(k.cacheKey);
+    expect(tasks.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'tenant-b' }).cacheKey).not.toBe(k.cacheKey);
     const shared = new TaskService({ ...deps, shareCache: true });
-    expect(shared.key(MD5, null, MODEL, 'tenant-a').cacheKey).toBe(shared.key(MD5, null, MODEL, 'tenant-b').cacheKey);
-    expect(shared.key(MD5, null, MODEL, 'tenant-a').scope).toBe('');
+    expect(shared.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'tenant-a' }).cacheKey).toBe(shared.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'tenant-b' }).cacheKey);
+    expect(shared.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'tenant-a' }).scope).toBe('');
   });
 
   it('claims: a cache hit, a task of its own, one in flight to attach to, one just finished', async () => {
     const { s, tasks } = stubs();
     s.cached.set('hit', { result: RESULT, taskId: 't-old', cachedAt: 1 });
-    expect(await tasks.claim('hit')).toMatchObject({ kind: 'hit', hit: { taskId: 't-old' } });
+    expect(await tasks.claim(keyOf('hit'))).toMatchObject({ kind: 'hit', hit: { taskId: 't-old' } });
 
-    const own = await tasks.claim('k1');
+    const own = await tasks.claim(keyOf('k1'));
     expect(own).toMatchObject({ kind: 'own', claimed: true });
     const taskId = (own as { taskId: string }).taskId;
     expect(taskId).toMatch(/^t-k1-/);
 
     // the same key again while the task is queued: attach, with the queued payload's blob and duration
     s.tasks.set(taskId, snapshot(taskId, 'waiting'));
-    expect(await tasks.claim('k1')).toEqual({ kind: 'attach', taskId, audio: { blobKey: 'ab/blob', durationSec: 2.5 } });
+    expect(await tasks.claim(keyOf('k1'))).toEqual({ kind: 'attach', taskId, audio: { blobKey: 'ab/blob', durationSec: 2.5 } });
 
     // left the queue with an outcome (before its claim was released): attach to the outcome
     s.tasks.delete(taskId);
     s.outcomes.set(taskId, { status: 'cancelled', completedAt: 1 });
-    expect(await tasks.claim('k1')).toEqual({ kind: 'attach', taskId, audio: null });
+    expect(await tasks.claim(keyOf('k1'))).toEqual({ kind: 'attach', taskId, audio: null });
 
     // claimed but neither queued nor finished: create it under the claimed id
     s.outcomes.delete(taskId);
-    expect(await tasks.claim('k1')).toEqual({ kind: 'own', taskId, claimed: false });
+    expect(await tasks.claim(keyOf('k1'))).toEqual({ kind: 'own', taskId, claimed: false });
   });
 
   it('builds the payload from the record: keys and metadata, never audio bytes', () => {
     const { tasks } = stubs();
     const r = record(tasks);
-    const t = tasks.task(r, tasks.key(MD5, null, MODEL, 'o'), 50);
+    const t = tasks.task(r, tasks.key({ md5: MD5, language: null, modelName: 'm', served: MODEL, owner: 'o' }), 50);
     expect(t).toMatchObject({ id: 't-1', priority: 50 });
     expect(t.payload).toEqual({
       v: 2,
@@ -136,13 +140,13 @@ describe('task module', () => {
       cacheScope: 'o',
       submittedAt: 1000,
     });
-    expect(tasks.task({ ...r, priority: 3 }, tasks.key(MD5, null, null, 'o'), 50)).toMatchObject({ priority: 3, payload: { modelId: null, modelName: null } });
+    expect(tasks.task({ ...r, priority: 3 }, tasks.key({ md5: MD5, language: null, modelName: 'm', served: null, owner: 'o' }), 50)).toMatchObject({ priority: 3, payload: { modelId: null, modelName: null } });
   });
 
   it('cancels: a waiting task leaves the queue with a cancelled outcome; a running one is signalled; a gone one is left', async () => {
     const { s, tasks } = stubs();
     s.inflight.set('k', 't-1');
-    await tasks.cancel('t-1', 'k', 'ab/blob-1');
+    await tasks.cancel({ taskId: 't-1', cacheKey: 'k', blobKey: 'ab/blob-1' });
     expect(s.outcomes.get('t-1')).toMatchObject({ status: 'cancelled' });
     expect(s.inflight.has('k')).toBe(false);
     expect(s.deletedBlobs).toEqual(['ab/blob-1']); // a cancelled task's audio goes at once
@@ -150,13 +154,13 @@ describe('task module', () => {
     expect(s.cancelRequests).toEqual([]);
 
     s.takeBack = 'running';
-    await tasks.cancel('t-2', 'k2', 'ab/blob-2');
+    await tasks.cancel({ taskId: 't-2', cacheKey: 'k2', blobKey: 'ab/blob-2' });
     expect(s.cancelRequests).toEqual(['t-2']);
     expect(s.deletedBlobs).toEqual(['ab/blob-1']); // the worker deletes it when it stops
     expect(s.outcomes.has('t-2')).toBe(false);
 
     s.takeBack = 'gone';
-    await tasks.cancel('t-3', 'k3', 'ab/blob-3');
+    await tasks.cancel({ taskId: 't-3', cacheKey: 'k3', blobKey: 'ab/blob-3' });
     expect(s.cancelRequests).toEqual(['t-2']);
     expect(s.finished).toEqual(['t-1']);
   });

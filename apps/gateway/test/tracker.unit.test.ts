@@ -92,11 +92,11 @@ function world(batch: BatchMeta, jobs: JobRecord[]) {
       },
     },
     results: { getMany: async (ids) => ids.map((id) => w.outcomes.get(id) ?? null) },
-    queue: {
-      missing: async (ids) => new Set(ids.filter((id) => !w.queued.has(id))),
+    queue: () => ({
+      missing: async (ids: string[]) => new Set(ids.filter((id) => !w.queued.has(id))),
       activeIds: async () => new Set(w.active),
-    },
-    tasks: { cancel: async (taskId) => void w.cancelledTasks.push(taskId) },
+    }),
+    tasks: { cancel: async (r) => void w.cancelledTasks.push(r.taskId), modelOf: (r) => r.model ?? 'm' },
     batch: gatewayConfigFromEnv({}).batch,
     secretFor: () => null,
     ingestingHere: () => false,

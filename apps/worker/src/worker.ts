@@ -1,50 +1,66 @@
 /**
- * A worker process: loads the model once, then takes jobs from BullMQ with
- * concurrency above the max batch (default 2×), so the micro-batcher sees
- * enough concurrent audio to fill a batch and the next batch's jobs decode
- * while the current one infers. The batcher groups by length under a frame
- * budget and waits only when more audio is coming (a job of this worker still
- * decoding, or jobs waiting in the queue while it has free slots).
- * Publishes a heartbeat (model identity, ready/draining), listens for cancel
- * signals, and drains on `stop()`.
+ * A worker process: loads its models once (one or more; each an engine on
+ * its own thread), then takes jobs from each model's queue with concurrency
+ * above the max batch (default 2×), so the model's micro-batcher sees enough
+ * concurrent audio to fill a batch and the next batch's jobs decode while the
+ * current one infers. The batcher groups by length under a frame budget and
+ * waits only when more audio is coming (a job of this worker still decoding,
+ * or jobs waiting in the queue while it has free slots).
+ * Publishes one heartbeat (the models it holds, ready/draining), listens for
+ * cancel signals, and drains on `stop()`.
  */
 import { hostname } from 'node:os';
 import { AsrEngine, type AsrConfig, type Transcript } from '@voxfleet/asr';
 import type { WorkerAppConfig } from '@voxfleet/config';
 import { createLogger, type Logger } from '@voxfleet/config';
-import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis, createWorker, type WorkerHeartbeat } from '@voxfleet/queue';
+import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis, createWorker, modelQueueName, type HeldModel, type WorkerHeartbeat } from '@voxfleet/queue';
 import { LocalBlobStore, ResultCache, ResultStore } from '@voxfleet/storage';
 import type { Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { longAudio } from './audio.js';
 import { MicroBatcher } from './batcher.js';
 import { createProcessor } from './processor.js';
 
 export interface RunningWorker {
   readonly id: string;
+  /** the first model's engine */
   readonly engine: AsrEngine;
-  /** Stops taking jobs, finishes in-flight ones, closes the engine and Redis. */
+  readonly engines: AsrEngine[];
+  /** Stops taking jobs, finishes in-flight ones, closes the engines and Redis. */
   stop(): Promise<void>;
+  /** Closes the engines at once (a drain that could not finish). */
+  closeEngines(): Promise<void>;
 }
 
-export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Logger = createLogger('worker')): Promise<RunningWorker> {
+/** One model this process holds: its engine, batcher, queue and BullMQ worker. */
+interface ModelRuntime {
+  held: HeldModel;
+  engine: AsrEngine;
+  batcher: MicroBatcher<Float32Array, Transcript>;
+  worker: Worker;
+  queue: TaskQueue;
+}
+
+interface Shared {
+  cfg: WorkerAppConfig;
+  redis: Redis;
+  bullConnection: Redis;
+  stats: FleetStats;
+  cancels: CancelSignals;
+  log: Logger;
+}
+
+async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
+  const { cfg, redis, stats, cancels, log } = s;
   const w = cfg.worker;
   const prefix = cfg.redis.keyPrefix;
-
   const engine = await AsrEngine.start(asr);
   const { report } = engine;
-  log.info('model loaded', { model: report.modelId, name: report.modelName, decoder: report.decoder, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs) });
+  const queueName = modelQueueName(cfg.queue.name, report.modelName);
+  log.info('model loaded', { name: report.modelName, model: report.modelId, queue: queueName, decoder: report.decoder, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs) });
+  const queue = new TaskQueue({ ...cfg.queue, name: queueName }, redis, cfg.storage.retentionSec);
 
-  const redis = createRedis(cfg.redis, `worker-${w.id}`);
-  const bullConnection = createRedis(cfg.redis, `worker-${w.id}-bull`);
-  const subscriber = createRedis(cfg.redis, `worker-${w.id}-sub`);
-  for (const c of [redis, bullConnection, subscriber]) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
-
-  const stats = new FleetStats(redis, prefix);
-  const heartbeats = new Heartbeats(redis, prefix);
-  const cancels = new CancelSignals(redis, prefix, cfg.storage.retentionSec);
-  const queue = new TaskQueue(cfg.queue, redis, cfg.storage.retentionSec);
-
-  // Adaptive wait: is more audio about to reach the batcher?
+  // Adaptive wait: is more audio about to reach this model's batcher?
   let producers = 0;
   let activeJobs = 0;
   let queued = { at: 0, count: 0 };
@@ -55,29 +71,25 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
     return queued.count > 0;
   };
   let maxPadded = 0;
-  const batcher = new MicroBatcher<Float32Array, Transcript>(
-    async (items) => (await engine.transcribe(items)).transcripts,
-    {
-      maxBatch: w.maxBatch,
-      maxWaitMs: w.maxWaitMs,
-      maxFrames: w.maxFrames,
-      overheadFrames: w.batchOverheadFrames,
-      cost: (samples) => engine.frames(samples.length),
-      ...(w.adaptiveWait ? { moreComing } : {}),
-      onBatch: ({ size, ms, frames, paddedFrames }) => {
-        const grew = paddedFrames > maxPadded && size > 1;
-        if (grew) maxPadded = paddedFrames;
-        stats.recordBatch(w.id, { size, frames, paddedFrames }, grew).catch((err: Error) => log.warn('stats write failed', { message: err.message }));
-        log.info('batch', { size, ms: Math.round(ms), frames, paddedFrames });
-      },
+  const batcher = new MicroBatcher<Float32Array, Transcript>(async (items) => (await engine.transcribe(items)).transcripts, {
+    maxBatch: w.maxBatch,
+    maxWaitMs: w.maxWaitMs,
+    maxFrames: w.maxFrames,
+    overheadFrames: w.batchOverheadFrames,
+    cost: (samples) => engine.frames(samples.length),
+    ...(w.adaptiveWait ? { moreComing } : {}),
+    onBatch: ({ size, ms, frames, paddedFrames }) => {
+      const grew = paddedFrames > maxPadded && size > 1;
+      if (grew) maxPadded = paddedFrames;
+      stats.recordBatch(w.id, { size, frames, paddedFrames }, grew).catch((err: Error) => log.warn('stats write failed', { message: err.message }));
+      log.info('batch', { model: report.modelName, size, ms: Math.round(ms), frames, paddedFrames });
     },
-  );
+  });
 
-  const model = { id: report.modelId, name: report.modelName };
   const processor = createProcessor({
     workerId: w.id,
-    queue: cfg.queue.name,
-    model,
+    queue: queueName,
+    model: { id: report.modelId, name: report.modelName },
     blobs: new LocalBlobStore(cfg.storage.blobDir),
     results: new ResultStore(redis, prefix, cfg.storage.retentionSec),
     cache: new ResultCache(redis, prefix, cfg.storage.cacheTtlSec),
@@ -107,8 +119,7 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
       activeJobs--;
     }
   };
-
-  const worker: Worker = createWorker(cfg.queue, bullConnection, counted, {
+  const worker: Worker = createWorker({ ...cfg.queue, name: queueName }, s.bullConnection, counted, {
     concurrency: w.concurrency,
     autorun: false,
     // Inference runs on the engine thread, so lock renewal keeps up; a crashed worker's jobs are retried elsewhere.
@@ -116,14 +127,52 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
     stalledInterval: w.stalledIntervalMs,
     maxStalledCount: 2,
   });
-  worker.on('error', (err) => log.warn('bullmq error', { message: err.message }));
+  worker.on('error', (err) => log.warn('bullmq error', { queue: queueName, message: err.message }));
   worker.on('failed', (job, err) => {
     if (job) log.warn('job failed', { taskId: job.id, reason: err.message, attemptsMade: job.attemptsMade });
   });
+  const held: HeldModel = {
+    name: report.modelName,
+    aliases: report.aliases,
+    id: report.modelId,
+    queue: queueName,
+    languages: report.languages,
+    kind: report.kind,
+    provider: report.provider,
+    precision: report.precision,
+    loadMs: Math.round(report.loadMs),
+  };
+  return { held, engine, batcher, worker, queue };
+}
+
+export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: Logger = createLogger('worker')): Promise<RunningWorker> {
+  const w = cfg.worker;
+  const prefix = cfg.redis.keyPrefix;
+  if (asrs.length === 0) throw new Error('a worker needs at least one model');
+
+  const redis = createRedis(cfg.redis, `worker-${w.id}`);
+  const bullConnection = createRedis(cfg.redis, `worker-${w.id}-bull`);
+  const subscriber = createRedis(cfg.redis, `worker-${w.id}-sub`);
+  for (const c of [redis, bullConnection, subscriber]) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
+  const stats = new FleetStats(redis, prefix);
+  const heartbeats = new Heartbeats(redis, prefix);
+  const cancels = new CancelSignals(redis, prefix, cfg.storage.retentionSec);
+  const shared: Shared = { cfg, redis, bullConnection, stats, cancels, log };
+
+  const models: ModelRuntime[] = [];
+  try {
+    for (const asr of asrs) models.push(await startModel(shared, asr));
+  } catch (err) {
+    await Promise.all(models.map((m) => m.engine.close().catch(() => undefined)));
+    await Promise.all([redis, bullConnection, subscriber].map((c) => c.quit().catch(() => undefined)));
+    throw err;
+  }
+  const names = models.map((m) => m.held.name);
+  if (new Set(names).size !== names.length) throw new Error(`two models of this worker have the same name (${names.join(', ')}): give one another name`);
 
   // Cancel signals from the gateway reach whichever worker runs the task.
   await cancels.subscribe(subscriber, (taskId, reason) => {
-    if (worker.cancelJob(taskId, reason)) log.info('cancelling task', { taskId });
+    for (const m of models) if (m.worker.cancelJob(taskId, reason)) log.info('cancelling task', { taskId });
   });
 
   let status: WorkerHeartbeat['status'] = 'ready';
@@ -135,17 +184,12 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
         pid: process.pid,
         host: hostname(),
         status,
-        queue: cfg.queue.name,
-        modelId: model.id,
-        modelName: model.name,
-        provider: report.provider,
-        precision: report.precision,
-        loadMs: Math.round(report.loadMs),
+        models: models.map((m) => m.held),
         startedAt,
         updatedAt: Date.now(),
         maxBatch: w.maxBatch,
         maxWaitMs: w.maxWaitMs,
-        active: batcher.pending,
+        active: models.reduce((n, m) => n + m.batcher.pending, 0),
       },
       w.heartbeatTtlMs,
     );
@@ -154,26 +198,29 @@ export async function startWorker(cfg: WorkerAppConfig, asr: AsrConfig, log: Log
     beat().catch((err: Error) => log.warn('heartbeat failed', { message: err.message }));
   }, Math.max(250, Math.floor(w.heartbeatTtlMs / 3)));
 
-  void worker.run().catch((err: Error) => log.error('worker loop stopped', { message: err.message }));
-  await worker.waitUntilReady();
-  log.info('ready', { workerId: w.id, queue: cfg.queue.name, model: model.id, maxBatch: w.maxBatch, maxWaitMs: w.maxWaitMs, maxFrames: w.maxFrames, concurrency: w.concurrency });
+  for (const m of models) void m.worker.run().catch((err: Error) => log.error('worker loop stopped', { queue: m.held.queue, message: err.message }));
+  await Promise.all(models.map((m) => m.worker.waitUntilReady()));
+  log.info('ready', { workerId: w.id, models: names.join(','), queues: models.map((m) => m.held.queue).join(','), maxBatch: w.maxBatch, maxWaitMs: w.maxWaitMs, maxFrames: w.maxFrames, concurrency: w.concurrency });
 
+  const closeEngines = async (): Promise<void> => {
+    await Promise.all(models.map((m) => m.engine.close()));
+  };
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       status = 'draining';
       await beat().catch(() => undefined);
       log.info('draining: finishing in-flight jobs');
-      await worker.close(); // stops fetching; resolves once active jobs are done
+      await Promise.all(models.map((m) => m.worker.close())); // stop fetching; resolve once active jobs are done
       clearInterval(heartbeat);
       await heartbeats.remove(w.id).catch(() => undefined);
-      await engine.close();
-      await queue.close().catch(() => undefined);
+      await closeEngines();
+      await Promise.all(models.map((m) => m.queue.close().catch(() => undefined)));
       await subscriber.quit().catch(() => undefined);
       await redis.quit().catch(() => undefined);
       await bullConnection.quit().catch(() => undefined);
       log.info('stopped');
     })());
 
-  return { id: w.id, engine, stop };
+  return { id: w.id, engine: models[0]!.engine, engines: models.map((m) => m.engine), stop, closeEngines };
 }

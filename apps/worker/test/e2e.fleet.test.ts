@@ -1,15 +1,15 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- API answers are inspected field by field */
 /**
- * The fleet with workers of different models on one queue, end to end (real
- * redis-server, gateway, worker processes with the default model): two
- * workers serve the default model and one serves it under another name (so
- * it is another model as far as the fleet knows). The gateway keys tasks
- * with the identity most live workers announce, so the odd worker hands
- * every task it picks up back to the queue (`model_mismatch`) and each job
- * lands on a worker holding its model. Then both holders are killed (-9)
- * mid-batch and a worker with another build of the default model (int8)
- * starts: the killed workers' jobs are taken up again once their locks
- * expire and it adopts them; nothing is lost, and a re-run job reports 2
- * attempts.
+ * Routing by model across the fleet, end to end (real redis-server, gateway,
+ * worker processes): two workers serve the default model and one serves it
+ * under another name — another model as far as the fleet knows, with its own
+ * queue. Each job goes to its model's queue and lands only on a worker that
+ * holds that model; an unknown model is refused; a configured model with no
+ * live worker queues its jobs and says so in /v1/models and /readyz. Then
+ * both holders of the default model are killed (-9) mid-batch and a worker
+ * with another build of it (int8) starts: the killed workers' jobs are taken
+ * up again once their locks expire and it adopts them; nothing is lost, and a
+ * re-run job reports 2 attempts.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { startGateway, type RunningGateway } from '@voxfleet/gateway';
 
 const KEY = 'test-key-0123456789abcdef';
 
-describe('fleet of several models and builds on one queue (redis + gateway + workers)', () => {
+describe('a fleet of several models and builds (redis + gateway + workers)', () => {
   let redis: TestRedis;
   let gw: RunningGateway;
   let varDir: string;
@@ -34,7 +34,7 @@ describe('fleet of several models and builds on one queue (redis + gateway + wor
     redis = await startRedis();
     // short heartbeats and locks, so a killed worker is noticed within seconds
     env = { ...baseEnv(redis.url, varDir), VOXFLEET_HEARTBEAT_TTL_MS: '2000', VOXFLEET_LOCK_MS: '2000', VOXFLEET_STALLED_INTERVAL_MS: '1000' };
-    gw = await startGatewayWith(startGateway, { ...env, VOXFLEET_API_KEYS: KEY });
+    gw = await startGatewayWith(startGateway, { ...env, VOXFLEET_API_KEYS: KEY, VOXFLEET_MODELS: 'voxfleet-en-char-ctc,other-model,absent-model', VOXFLEET_MODEL_ALIASES: 'default=voxfleet-en-char-ctc,other=other-model' });
     api = new Client(gw.url, KEY);
     samples = await fixtureSamples('en-librispeech-1995-1837-0001.wav');
     workers.push(...(await Promise.all([spawnWorker('fp32-a', env), spawnWorker('fp32-b', env), spawnWorker('other', { ...env, VOXFLEET_MODEL_NAME: 'other-model' })])));
@@ -47,27 +47,50 @@ describe('fleet of several models and builds on one queue (redis + gateway + wor
 
   const modelOf = async (id: string): Promise<string> => {
     const r = await api.get('/readyz');
-    return (r.body.workers as { id: string; model: string }[]).find((w) => w.id === id)!.model;
+    return (r.body.workers as { id: string; models: { id: string }[] }[]).find((w) => w.id === id)!.models[0]!.id;
   };
 
-  it('sends every job to a worker holding the model it was keyed for; a worker of another model hands tasks back', async () => {
+  it("routes each job to its model's queue: it lands only on a worker holding that model", async () => {
     const fp32 = await modelOf('fp32-a');
     expect(await modelOf('fp32-b')).toBe(fp32);
-    expect(fp32).toMatch(/^voxfleet-en-char-ctc-.*@[0-9a-f]{12}\+beam-[0-9a-f]{8}\/fp32$/);
+    expect(fp32).toMatch(/^voxfleet-en-char-ctc@[0-9a-f]{12}\+beam-[0-9a-f]{8}\/fp32$/);
     const other = await modelOf('other');
     expect(other).toMatch(/^other-model@/);
 
-    const created = await Promise.all(distinctClips(samples, 24, 1.3).map((c, i) => api.upload(c, `mix-${i}.wav`)));
+    const clips = distinctClips(samples, 24, 1.3);
+    const created = await Promise.all(clips.map((c, i) => api.upload(c, `mix-${i}.wav`, i % 2 ? { model: 'other' } : {})));
     for (const c of created) expect(c.status).toBe(202);
     const done = await Promise.all(created.map((c) => api.waitFinal(c.body.id, 60)));
-    for (const d of done) {
+    done.forEach((d, i) => {
       expect(d.status).toBe('completed');
-      expect(d.result.modelId).toBe(fp32);
-      expect(['fp32-a', 'fp32-b']).toContain(d.processing.workerId);
       expect(d.processing.attempts).toBe(1);
-    }
-    expect(workers[2]!.output()).toMatch(/model_mismatch: handing the task back/);
-    expect(workers[2]!.output()).not.toMatch(/task started/);
+      if (i % 2) {
+        expect(d.result.modelId).toBe(other);
+        expect(d.processing.workerId).toBe('other');
+      } else {
+        expect(d.result.modelId).toBe(fp32);
+        expect(['fp32-a', 'fp32-b']).toContain(d.processing.workerId);
+      }
+    });
+    expect(workers[2]!.output()).not.toMatch(/model_mismatch/);
+
+    // unknown models are refused; a configured one with no worker queues its jobs and says so
+    const unknown = await api.upload(clips[0]!, 'x.wav', { model: 'no-such-model' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.code).toBe('unknown_model');
+    const waiting = await api.upload(clips[1]!, 'w.wav', { model: 'absent-model' });
+    expect(waiting.status).toBe(202);
+    expect(waiting.body.status).toBe('queued');
+    const models = (await api.get('/v1/models')).body;
+    expect(models.defaultModel).toBe('voxfleet-en-char-ctc');
+    const byName = Object.fromEntries((models.models as { name: string }[]).map((m) => [m.name, m])) as Record<string, Record<string, any>>;
+    expect(byName['voxfleet-en-char-ctc']).toMatchObject({ status: 'ready', default: true, identity: fp32, workers: { ready: 2 }, aliases: ['default'], kinds: ['voxfleet-ctc'], precisions: ['fp32'], providers: ['cpu'] });
+    expect(byName['other-model']).toMatchObject({ status: 'ready', identity: other, workers: { ready: 1 }, aliases: ['other'] });
+    expect(byName['absent-model']).toMatchObject({ status: 'no_workers', identity: null, workers: { ready: 0 } });
+    expect(byName['absent-model']!.backlog.waiting + byName['absent-model']!.backlog.prioritized).toBe(1);
+    expect((await api.get('/readyz?model=absent-model')).status).toBe(503);
+    expect((await api.get('/readyz?model=other')).status).toBe(200);
+    expect((await api.get('/readyz')).status).toBe(200);
   }, 240_000);
 
   it('loses nothing when both holders die mid-batch: another build of the model adopts their tasks, re-runs count 2 attempts', async () => {

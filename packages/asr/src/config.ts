@@ -38,6 +38,17 @@ export type AsrConfigInput = z.input<typeof asrConfigSchema>;
 export const DEFAULT_MODEL_DIR = new URL('../../../models/voxfleet-en-char-ctc/', import.meta.url).pathname;
 
 /**
+ * One engine configuration per model a worker holds: VOXFLEET_MODEL may list
+ * several model paths separated by commas (VOXFLEET_MODEL_NAME then names
+ * only one of them: it is refused with several).
+ */
+export function asrConfigsFromEnv(env: NodeJS.ProcessEnv = process.env): AsrConfig[] {
+  const paths = (env.VOXFLEET_MODEL || DEFAULT_MODEL_DIR).split(',').map((p) => p.trim()).filter(Boolean);
+  if (paths.length > 1 && env.VOXFLEET_MODEL_NAME) throw new Error('VOXFLEET_MODEL_NAME names one model; with several in VOXFLEET_MODEL, give each directory a voxfleet-model.json instead');
+  return paths.map((modelPath) => asrConfigFromEnv(env, { modelPath }));
+}
+
+/**
  * Reads VOXFLEET_MODEL, VOXFLEET_MODEL_NAME, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
  * VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH.
  */

@@ -9,6 +9,7 @@ import { beamSearchPath, type BeamOptions } from './beam.js';
 import { decodeCtc, greedyPath, type Transcript } from './ctc.js';
 import { describeDecoder, decoderTag, resolveDecoder, type DecoderSpec } from './decoder.js';
 import { fileDigest, modelIdentity } from './identity.js';
+import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { ArpaLm } from './lm/arpa.js';
 import { float32ToHalf, halfToFloat32 } from './fp16.js';
 import { FrontEnd, lfrFrameCount } from './frontend/index.js';
@@ -33,8 +34,15 @@ export interface Calibration {
 export interface LoadReport {
   /** the model identity (name, file digest, decoder tag, precision: see identity.ts), the cache's model key */
   modelId: string;
-  /** the model's name (the ONNX metadata's model_id, or the file name): builds of one model share it */
+  /** the name it is served under (VOXFLEET_MODEL_NAME, the directory's manifest, or the directory's name): builds of one model share it */
   modelName: string;
+  aliases: string[];
+  /** languages a job may ask for ('auto': the model decides) */
+  languages: string[];
+  /** the model family */
+  kind: string;
+  /** the ONNX metadata's model_id (or the file name) */
+  version: string;
   /** e.g. "greedy" or "beam 16, LM lm.arpa.gz (alpha 0.5, beta 2)" */
   decoder: string;
   file: string;
@@ -97,6 +105,9 @@ export class CtcModel {
       scale: meta.scale,
       ...(meta.cmvn ? { cmvn: meta.cmvn } : {}),
     });
+    const dir = await modelDirectory(config.modelPath);
+    const manifest = await readManifest(dir);
+    const name = servedName(config.modelName, manifest, dir);
     const decoderSpec = await resolveDecoder(config);
     const decoder = await loadDecoder(decoderSpec);
     const calibration: Calibration[] = [];
@@ -115,7 +126,11 @@ export class CtcModel {
       }
       const report: LoadReport = {
         modelId: '',
-        modelName: config.modelName ?? meta.modelId,
+        modelName: name,
+        aliases: manifest.aliases,
+        languages: manifest.languages ?? (meta.language ? [meta.language] : ['auto']),
+        kind: meta.prefixFrames > 0 ? 'sense-voice' : 'voxfleet-ctc',
+        version: meta.modelId,
         decoder: describeDecoder(decoderSpec),
         file: variant.file,
         provider,

@@ -12,4 +12,5 @@ export * from './score.js';
 export { beamSearchPath, DEFAULT_BEAM, type BeamOptions } from './beam.js';
 export { resolveDecoder, decoderTag, describeDecoder, DecoderConfigError, type DecoderSpec } from './decoder.js';
 export { fileDigest, modelIdentity, type ModelIdentity } from './identity.js';
+export { MANIFEST_FILE, ManifestError, readManifest, servedName, type ModelManifest } from './manifest.js';
 export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';

@@ -77,7 +77,10 @@ describe('AsrEngine (default model, CPU)', () => {
     const { report } = engine;
     const tag = decoderTag(await resolveDecoder(asrConfigSchema.parse({ modelPath: DEFAULT_MODEL_DIR })));
     expect(tag).toMatch(/^\+beam-[0-9a-f]{8}$/);
-    expect(report.modelName).toMatch(/^voxfleet-en-char-ctc-/);
+    // served under its directory's name; the ONNX model_id is its version
+    expect(report.modelName).toBe('voxfleet-en-char-ctc');
+    expect(report.version).toMatch(/^voxfleet-en-char-ctc-v\d/);
+    expect(report).toMatchObject({ kind: 'voxfleet-ctc', aliases: [], languages: ['en'] });
     expect(report.modelId).toBe(`${report.modelName}@${await fileDigest(report.file)}${tag}/fp32`);
     expect(report.file).toMatch(/model\.onnx$/);
   });

@@ -16,6 +16,9 @@ const HOUR = 3600;
 const DAY = 24 * HOUR;
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** The project's own default model (models/<this>). */
+export const DEFAULT_MODEL_NAME = 'voxfleet-en-char-ctc';
 
 export const redisConfigSchema = z.object({
   url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
@@ -59,6 +62,36 @@ export const gatewayConfigSchema = z.object({
   trustProxy: z.boolean(),
 });
 
+  /** SIGTERM: the process exits within this long even if Redis or a client does not let it close cleanly */
+  drainTimeoutMs: int(100),
+});
+
+/** The gateway's HTTP hardening: timeouts and in-process rate limits (each gateway process enforces its own). */
+export const httpConfigSchema = z.object({
+  /** the request line and headers must arrive within this */
+  headersTimeoutMs: int(1000),
+  /** the whole request (headers and body) must arrive within this; 0 = no limit */
+  requestTimeoutMs: int(0),
+  /** an upload body that sends nothing for this long is cut (408) */
+  bodyIdleTimeoutMs: int(100),
+  /** and one slower than this on average, after `bodyIdleTimeoutMs` of grace, bytes/s; 0 = no minimum */
+  bodyMinBytesPerSec: int(0),
+  /** uploads (`POST /v1/jobs`, `POST /v1/batches`) per API key: sustained rate per second (0 = no limit) and burst */
+  uploadsPerSec: z.coerce.number().min(0),
+  uploadBurst: int(1),
+  /** failed authentications per client address: sustained rate per minute (0 = no limit) and burst */
+  authFailuresPerMin: z.coerce.number().min(0),
+  authFailureBurst: int(1),
+});
+
+/** The models the fleet serves, as the gateway routes to them (the workers announce what they hold). */
+export const modelsConfigSchema = z.object({
+  /** model names jobs may ask for (`model`); a configured model with no live worker queues its jobs until one comes */
+  names: z.array(z.string().regex(MODEL_NAME, 'model names use letters, digits, ".", "_" and "-"')).min(1),
+  /** the model of a job that names none */
+  defaultModel: z.string().min(1),
+  /** alias → model name */
+  aliases: z.record(z.string(), z.string()),
 /** Archive batches (`POST /v1/batches`) and their completion callbacks. */
 export const batchConfigSchema = z.object({
   /** largest archive accepted (compressed, as uploaded) */
@@ -133,6 +166,9 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+export type ModelsConfig = z.infer<typeof modelsConfigSchema>;
+export type HttpConfig = z.infer<typeof httpConfigSchema>;
+export type StackConfig = z.infer<typeof stackConfigSchema>;
 type Env = Record<string, string | undefined>;
 
 function get(env: Env, name: string): string | undefined {
@@ -142,6 +178,8 @@ function get(env: Env, name: string): string | undefined {
 
 function bool(env: Env, name: string, dflt: boolean): boolean {
   const v = get(env, name)?.toLowerCase();
+  models: ModelsConfig;
+  http: HttpConfig;
   if (v === undefined) return dflt;
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
@@ -221,7 +259,39 @@ export function gatewayConfigFromEnv(env: Env = process.env): GatewayAppConfig {
     callbackBackoffMs: get(env, 'VOXFLEET_CALLBACK_BACKOFF_MS') ?? 1000,
     callbackTimeoutMs: get(env, 'VOXFLEET_CALLBACK_TIMEOUT_MS') ?? 10_000,
   });
-  return { ...common, gateway, batch };
+  const http = parse(httpConfigSchema, 'http', {
+    headersTimeoutMs: get(env, 'VOXFLEET_HEADERS_TIMEOUT_MS') ?? 30_000,
+    requestTimeoutMs: get(env, 'VOXFLEET_REQUEST_TIMEOUT_MS') ?? HOUR * 1000,
+    bodyIdleTimeoutMs: get(env, 'VOXFLEET_BODY_IDLE_TIMEOUT_MS') ?? 30_000,
+    bodyMinBytesPerSec: get(env, 'VOXFLEET_BODY_MIN_RATE') ?? 1024,
+    uploadsPerSec: get(env, 'VOXFLEET_RATE_UPLOADS_PER_SEC') ?? 50,
+    uploadBurst: get(env, 'VOXFLEET_RATE_UPLOAD_BURST') ?? 200,
+    authFailuresPerMin: get(env, 'VOXFLEET_RATE_AUTH_FAILURES_PER_MIN') ?? 60,
+    authFailureBurst: get(env, 'VOXFLEET_RATE_AUTH_BURST') ?? 20,
+  });
+  if (http.requestTimeoutMs > 0 && http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new ConfigError(`VOXFLEET_HEADERS_TIMEOUT_MS (${http.headersTimeoutMs}) must not exceed VOXFLEET_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`);
+  }
+  return { ...common, gateway, batch, http, models: modelsConfigFromEnv(env) };
+}
+
+/** VOXFLEET_MODELS (comma list), VOXFLEET_DEFAULT_MODEL (default: the first), VOXFLEET_MODEL_ALIASES (`alias=name,…`). */
+export function modelsConfigFromEnv(env: Env = process.env): ModelsConfig {
+  const list = (v: string | undefined): string[] => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const names = list(get(env, 'VOXFLEET_MODELS'));
+  if (names.length === 0) names.push(DEFAULT_MODEL_NAME);
+  const aliases: Record<string, string> = {};
+  for (const pair of list(get(env, 'VOXFLEET_MODEL_ALIASES'))) {
+    const [alias, name] = pair.split('=').map((x) => x.trim());
+    if (!alias || !name) throw new ConfigError(`VOXFLEET_MODEL_ALIASES: "${pair}" is not alias=name`);
+    aliases[alias] = name;
+  }
+  const models = parse(modelsConfigSchema, 'models', { names, defaultModel: get(env, 'VOXFLEET_DEFAULT_MODEL') ?? names[0], aliases });
+  if (!models.names.includes(models.defaultModel)) throw new ConfigError(`VOXFLEET_DEFAULT_MODEL=${models.defaultModel} is not one of VOXFLEET_MODELS (${models.names.join(', ')})`);
+  for (const [alias, name] of Object.entries(models.aliases)) {
+    if (!models.names.includes(name)) throw new ConfigError(`VOXFLEET_MODEL_ALIASES: ${alias} points at ${name}, which is not one of VOXFLEET_MODELS`);
+  }
+  return models;
 }
 
 export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {

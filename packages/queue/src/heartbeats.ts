@@ -1,31 +1,43 @@
 /**
  * Worker heartbeats: each worker refreshes a key with a TTL, so a crashed
- * worker disappears on its own. They say which model identity each worker
- * holds (the gateway keys its cache with it) and whether it is ready. A
- * queue's last announced identity is kept without a TTL, so the gateway can
- * key its cache while the fleet restarts.
+ * worker disappears on its own. They list the models each worker holds —
+ * name, identity (the gateway keys its cache with it), queue, languages —
+ * and whether it is ready. Each queue's last announced model is kept without
+ * a TTL, so the gateway can key its cache while the fleet restarts.
  */
 import type { Redis } from 'ioredis';
 import { fleetKeys, type FleetKeys } from './keys.js';
+
+/** One model a worker holds, as its heartbeat announces it. */
+export interface HeldModel {
+  /** the name jobs ask for (`model`), also the queue's suffix */
+  name: string;
+  /** other names it answers to */
+  aliases: string[];
+  /** model identity (content hash + decoder + precision), the cache's model key */
+  id: string;
+  /** the queue the worker consumes for it */
+  queue: string;
+  /** languages a job may ask for ('auto' first where the model detects them) */
+  languages: string[];
+  /** what kind of model (sense-voice, paraformer, nemo-ctc, voxfleet-ctc, …) */
+  kind: string;
+  provider: string;
+  precision: string;
+  loadMs: number;
+}
 
 export interface WorkerHeartbeat {
   workerId: string;
   pid: number;
   host: string;
   status: 'ready' | 'draining';
-  /** the queue it consumes */
-  queue: string;
-  /** model identity (content hash + decoder + precision), the cache's model key */
-  modelId: string;
-  /** the model's name: identities of one name differ in weights, decoder or precision */
-  modelName: string;
-  provider: string;
-  precision: string;
-  loadMs: number;
+  models: HeldModel[];
   startedAt: number;
   updatedAt: number;
   maxBatch: number;
   maxWaitMs: number;
+  /** pieces waiting or running in its batchers */
   active: number;
 }
 
@@ -46,15 +58,14 @@ export class Heartbeats {
   }
 
   async beat(hb: WorkerHeartbeat, ttlMs: number): Promise<void> {
-    const served: ServedModel = { id: hb.modelId, name: hb.modelName };
     const now = Date.now();
-    await this.redis
+    const m = this.redis
       .multi()
       .set(this.keys.worker(hb.workerId), JSON.stringify(hb), 'PX', ttlMs)
       .zadd(this.keys.workerIndex, now + ttlMs, hb.workerId)
-      .zremrangebyscore(this.keys.workerIndex, '-inf', now)
-      .set(this.keys.served(hb.queue), JSON.stringify(served))
-      .exec();
+      .zremrangebyscore(this.keys.workerIndex, '-inf', now);
+    for (const model of hb.models) m.set(this.keys.served(model.queue), JSON.stringify({ id: model.id, name: model.name } satisfies ServedModel));
+    await m.exec();
   }
 
   async remove(workerId: string): Promise<void> {
@@ -81,14 +92,14 @@ export class Heartbeats {
    * live ready workers of the queue hold, else the one last announced, else
    * null (no worker has ever announced one).
    */
-  async servedModel(queue: string): Promise<ServedModel | null> {
-    const live = (await this.list()).filter((w) => w.queue === queue && w.status === 'ready');
-    if (live.length > 0) {
+  async servedModel(queue: string, live?: WorkerHeartbeat[]): Promise<ServedModel | null> {
+    const held = (live ?? (await this.list())).filter((w) => w.status === 'ready').flatMap((w) => w.models.filter((m) => m.queue === queue));
+    if (held.length > 0) {
       const votes = new Map<string, { model: ServedModel; n: number }>();
-      for (const w of live) {
-        const v = votes.get(w.modelId) ?? { model: { id: w.modelId, name: w.modelName }, n: 0 };
+      for (const m of held) {
+        const v = votes.get(m.id) ?? { model: { id: m.id, name: m.name }, n: 0 };
         v.n++;
-        votes.set(w.modelId, v);
+        votes.set(m.id, v);
       }
       return [...votes.values()].sort((a, b) => b.n - a.n || a.model.id.localeCompare(b.model.id))[0]!.model;
     }

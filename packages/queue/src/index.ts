@@ -11,4 +11,4 @@ export { TaskQueue, jobOptions, QUEUE_STATES, type NewTask, type QueueState, typ
 export { CancelSignals } from './cancel.js';
 export { FleetEvents, type FleetEvent } from './events.js';
 export { FleetStats, type BatchStat, type FleetStatsSnapshot, type TaskOutcomeStatus } from './stats.js';
-export { Heartbeats, modelDecision, type ServedModel, type WorkerHeartbeat } from './heartbeats.js';
+export { Heartbeats, modelDecision, type HeldModel, type ServedModel, type WorkerHeartbeat } from './heartbeats.js';

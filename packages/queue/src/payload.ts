@@ -62,6 +62,15 @@ export function cacheKeyFor(p: CacheKeyParts): string {
   return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
 }
 
+/** Model names: what `model` asks for; they also name the model's queue. */
+export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** The queue of a model: `<base>-<model name>` (BullMQ queue names may not contain ':'). */
+export function modelQueueName(base: string, model: string): string {
+  if (!MODEL_NAME_RE.test(model)) throw new Error(`invalid model name "${model}": use letters, digits, ".", "_" and "-"`);
+  return `${base}-${model}`;
+}
+
 /** BullMQ ids may not contain ':' (they become parts of Redis keys). */
 export function assertJobId(id: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`invalid job id "${id}": use [A-Za-z0-9_-] only (no ':')`);

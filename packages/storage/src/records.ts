@@ -86,6 +86,8 @@ export interface JobRecord {
   priority: number | null;
   /** hash of the API key that created the job ('' when auth is off) */
   owner: string;
+  /** the model (name) it is transcribed with; absent on records from before models were routed: the default model */
+  model?: string;
   result?: TranscriptResult;
   error?: ErrorInfo;
   processing?: ProcessingInfo;

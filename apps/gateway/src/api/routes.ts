@@ -21,6 +21,7 @@ export function routes(d: RouteDeps): Route[] {
     { method: 'GET', path: '/healthz', auth: 'none', handler: sys.healthz },
     { method: 'GET', path: '/readyz', auth: 'none', handler: sys.readyz },
     { method: 'GET', path: '/metrics', auth: 'tenant', handler: sys.metrics },
+    { method: 'GET', path: '/v1/models', auth: 'tenant', handler: sys.listModels },
     { method: 'POST', path: '/v1/jobs', auth: 'tenant', handler: jobs.createJob },
     { method: 'GET', path: '/v1/jobs', auth: 'tenant', handler: jobs.listJobs },
     { method: 'GET', path: '/v1/jobs/:id', auth: 'tenant', handler: jobs.getJob },

@@ -46,7 +46,14 @@ const statusOf = <T extends string>(values: readonly T[]) =>
     .transform((v) => (blank(v) ? undefined : v))
     .refine((v): v is T | undefined => v === undefined || (values as readonly string[]).includes(v), { message: `status must be one of ${values.join(', ')}` });
 
-export const jobUploadFields = z.object({ language, priority });
+/** `model`: a model name or alias; empty → null (the default model). */
+export const model = z
+  .string()
+  .optional()
+  .transform((v) => (blank(v) ? null : v!.trim()))
+  .refine((v) => v === null || /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(v), { message: 'model must be a model name or alias (GET /v1/models lists them)' });
+
+export const jobUploadFields = z.object({ language, priority, model });
 
 export const listJobsQuery = z.object({ status: statusOf(JOB_STATUSES), limit: limit(20, 100), cursor });
 
@@ -69,6 +76,7 @@ export const transcriptQuery = z.object({ format: transcriptFormat });
 export const batchFields = z.object({
   language,
   priority,
+  model,
   reference: z
     .string()
     .optional()
@@ -107,6 +115,7 @@ const FIELD_CODES: Record<string, string> = {
   format: 'invalid_format',
   transcript: 'invalid_format',
   reference: 'invalid_reference',
+  model: 'unknown_model',
   callback_url: 'invalid_callback_url',
 };
 

@@ -64,6 +64,10 @@ export class IngestRun {
     private readonly closing: () => boolean,
   ) {}
 
+  private get modelName(): string {
+    return this.d.tasks.modelOf({ model: this.meta.options.model });
+  }
+
   private cancelRequested(): Promise<boolean> {
     return this.signal.aborted ? Promise.resolve(true) : this.d.store.cancelRequested(this.meta.id);
   }
@@ -75,7 +79,7 @@ export class IngestRun {
     const budget = new ArchiveBudget(this.d.limits, this.meta.archive.format);
     try {
       // One model identity for the whole archive, so its entries deduplicate among themselves.
-      const model = await this.d.tasks.model();
+      const served = await this.d.tasks.served(this.modelName);
       for await (const raw of readEntries(this.d.blobs.localPath!(this.archiveKey), budget)) {
         if (this.signal.aborted) {
           outcome = 'cancelled';
@@ -85,7 +89,7 @@ export class IngestRun {
         if (pos === undefined) continue; // folders
         const m = this.manifest.entries[pos]!;
         if (m.kind === 'skipped') this.chunk.push({ line: { p: m.path, s: 'skipped', r: m.reason ?? 'not audio' } });
-        else await this.entry(m, raw, budget, this.d.tasks.key(m.md5!, this.meta.options.language, model, this.meta.owner));
+        else await this.entry(m, raw, budget, this.d.tasks.key({ md5: m.md5!, language: this.meta.options.language, modelName: this.modelName, served, owner: this.meta.owner }));
         this.done = pos + 1;
         if (this.chunk.length >= this.d.config.batch.enqueueChunk || Date.now() - this.lastFlush > 1000) {
           if (await this.cancelRequested()) {
@@ -125,7 +129,7 @@ export class IngestRun {
       return this.pushJob({ ...r, taskId: prior.taskId, blobKey: prior.blobKey, batch: { ...r.batch!, dedup: true } }, true);
     }
     const t0 = performance.now();
-    const claim = await this.d.tasks.claim(key.cacheKey);
+    const claim = await this.d.tasks.claim(key);
     this.timing.lookup += performance.now() - t0;
     if (claim.kind === 'hit') {
       this.seen.set(key.cacheKey, { kind: 'cached', hit: claim.hit });
@@ -195,7 +199,7 @@ export class IngestRun {
     this.lastFlush = Date.now();
     try {
       if (items.length === 0) return;
-      await this.d.tasks.enqueue(items.flatMap((i) => (i.task ? [i.task.task] : [])));
+      await this.d.tasks.enqueue(this.modelName, items.flatMap((i) => (i.task ? [i.task.task] : [])));
       const delta: CounterDelta = { ingested: items.length };
       const jobs: IngestedJob[] = [];
       for (const it of items) {

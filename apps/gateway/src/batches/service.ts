@@ -29,10 +29,13 @@ export interface BatchServiceDeps {
   blobs: BlobStore;
   jobs: JobStore;
   results: ResultStore;
-  queue: TaskQueue;
+  /** a model's queue */
+  queue: (model: string) => TaskQueue;
   tasks: TaskService;
   /** the callback signing secret for an owner (null: callbacks unavailable) */
   secretFor: (owner: string) => string | null;
+  /** a batch's `model` (a name or alias; null: the default) → the model's name, or 400 unknown_model */
+  resolveModel: (requested: string | null) => Promise<string>;
   probe?: Probe;
   log: Logger;
 }
@@ -42,6 +45,8 @@ export interface BatchOptions {
   priority: number | null;
   reference: 'sidecar' | null;
   callbackUrl: string | null;
+  /** the model asked for (a name or alias), null for the default */
+  model: string | null;
 }
 
 export interface NewBatchInput {
@@ -96,6 +101,7 @@ export class BatchService {
     let meta: BatchMeta;
     let manifest: Manifest;
     try {
+      const model = await this.d.resolveModel(options.model);
       let callbackUrl: string | null = null;
       if (options.callbackUrl !== null) {
         callbackUrl = (await checkCallbackUrl(options.callbackUrl, config.batch.callbackAllowPrivate)).toString();
@@ -118,7 +124,7 @@ export class BatchService {
         finishedAt: null,
         archive: { filename: input.filename, bytes: blob.bytes, format, uncompressedBytes: manifest.totalBytes },
         entries: { total: manifest.entries.length, audio: manifest.audio },
-        options: { ...options, callbackUrl },
+        options: { ...options, callbackUrl, model },
       };
       await store.create(meta);
     } catch (err) {

@@ -21,8 +21,9 @@ export interface TrackerDeps {
   store: Pick<BatchStore, 'active' | 'withLock' | 'get' | 'save' | 'deactivate' | 'pending' | 'settle' | 'counters' | 'cancelRequested' | 'requestCancel'>;
   jobs: Pick<JobStore, 'getMany' | 'detach'>;
   results: Pick<ResultStore, 'getMany'>;
-  queue: Pick<TaskQueue, 'missing' | 'activeIds'>;
-  tasks: Pick<TaskService, 'cancel'>;
+  /** a model's queue */
+  queue: (model: string) => Pick<TaskQueue, 'missing' | 'activeIds'>;
+  tasks: Pick<TaskService, 'cancel' | 'modelOf'>;
   batch: BatchConfig;
   /** the callback signing secret for an owner (null: callbacks unavailable) */
   secretFor: (owner: string) => string | null;
@@ -78,7 +79,7 @@ export class BatchTracker {
       async () => {
         const meta = await store.get(id);
         if (!meta || isFinalBatch(meta.status)) return store.deactivate(id);
-        const left = await this.settlePending(id);
+        const left = await this.settlePending(id, this.d.queue(this.d.tasks.modelOf({ model: meta.options.model })));
         if (meta.status === 'processing' && left === 0) {
           await this.finish({ ...meta, status: (await store.cancelRequested(id)) ? 'cancelled' : 'completed' });
         } else if (meta.status === 'ingesting' && !this.d.ingestingHere(id)) {
@@ -95,8 +96,8 @@ export class BatchTracker {
   }
 
   /** Settles the pending jobs whose tasks have an outcome (or are lost); returns how many stay pending. */
-  private async settlePending(id: string): Promise<number> {
-    const { store, results, jobs, queue } = this.d;
+  private async settlePending(id: string, queue: Pick<TaskQueue, 'missing' | 'activeIds'>): Promise<number> {
+    const { store, results, jobs } = this.d;
     const pending = await store.pending(id);
     const jobIds = Object.keys(pending);
     if (jobIds.length === 0) return 0;
@@ -217,7 +218,7 @@ export class BatchTracker {
     const lane = async (): Promise<void> => {
       while (next < toCancel.length) {
         const r = toCancel[next++]!;
-        if ((await jobs.detach(r.taskId, r.id)) === 0) await tasks.cancel(r.taskId, r.cacheKey, r.blobKey);
+        if ((await jobs.detach(r.taskId, r.id)) === 0) await tasks.cancel(r);
       }
     };
     await Promise.all(Array.from({ length: 8 }, lane));

@@ -19,8 +19,8 @@ export interface AppDeps {
   routes: Route[];
   auth: ApiKeyAuth;
   admin: { user: string; password: string };
-  /** the queue Bull Board shows */
-  board: Queue;
+  /** the queues Bull Board shows (one per model) */
+  board: Queue[];
   blobs: BlobStore;
   trustProxy: boolean;
 }

@@ -22,6 +22,8 @@ export interface JobServiceDeps {
   jobs: JobStore;
   events: FleetEvents;
   hub: EventHub;
+  /** a job's `model` (a name or alias; null: the default) → the model's name, or 400 unknown_model */
+  resolveModel: (requested: string | null) => Promise<string>;
   /** audio probe (injectable for unit tests) */
   probe?: Probe;
 }
@@ -31,6 +33,8 @@ export interface NewJobInput {
   filename: string;
   language: string | null;
   priority: number | null;
+  /** the model asked for (a name or alias), null for the default */
+  model: string | null;
   owner: string;
 }
 
@@ -48,17 +52,19 @@ export class JobService {
     const { blob } = input;
     const { blobs, jobs, tasks } = this.d;
     let info: AudioInfo;
-    let model: ServedModel | null;
+    let modelName: string;
+    let served: ServedModel | null;
     try {
+      modelName = await this.d.resolveModel(input.model);
       if (blob.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty (0 bytes)');
       info = await probeBlob(blobs, blob.key, this.d.config.gateway.maxAudioSec, this.d.probe);
-      model = await tasks.model();
+      served = await tasks.served(modelName);
     } catch (err) {
       await blobs.delete(blob.key);
       throw err;
     }
     const now = Date.now();
-    const key = tasks.key(blob.md5, input.language, model, input.owner);
+    const key = tasks.key({ md5: blob.md5, language: input.language, modelName, served, owner: input.owner });
     const base = tasks.newRecord({
       key,
       audio: { md5: blob.md5, bytes: blob.bytes, durationSec: info.durationSec, filename: input.filename, format: info.format, codec: info.codec },
@@ -67,7 +73,7 @@ export class JobService {
       owner: input.owner,
       now,
     });
-    const claim = await tasks.claim(key.cacheKey);
+    const claim = await tasks.claim(key);
     if (claim.kind === 'hit') {
       await blobs.delete(blob.key);
       const record: JobRecord = { ...base, ...cachedFields(claim.hit, now) };
@@ -82,7 +88,7 @@ export class JobService {
     }
     const record: JobRecord = { ...base, taskId: claim.taskId, blobKey: blob.key };
     await jobs.create(record, { attach: true });
-    await tasks.enqueue([tasks.task(record, key, DEFAULT_PRIORITY)]);
+    await tasks.enqueue(modelName, [tasks.task(record, key, DEFAULT_PRIORITY)]);
     return { httpStatus: 202, job: await this.view(record) };
   }
 
@@ -128,7 +134,7 @@ export class JobService {
     const cancelled: JobRecord = { ...fresh, status: 'cancelled', final: true, completedAt: Date.now() };
     await this.d.jobs.save(cancelled);
     const remaining = await this.d.jobs.detach(record.taskId, id);
-    if (remaining === 0) await this.d.tasks.cancel(record.taskId, record.cacheKey, record.blobKey);
+    if (remaining === 0) await this.d.tasks.cancel(record);
     await this.d.events.jobFinished(id);
     return jobView(cancelled, v.progress);
   }

@@ -33,15 +33,18 @@ export interface TaskDeps {
   retentionSec: number;
   /** one result cache for all tenants (off: each owner's cache is its own) */
   shareCache: boolean;
-  queue: Pick<TaskQueue, 'name' | 'get' | 'add' | 'takeBack' | 'removeFinished'>;
+  /** a model's queue */
+  queue: (model: string) => Pick<TaskQueue, 'name' | 'get' | 'add' | 'takeBack' | 'removeFinished'>;
   results: Pick<ResultStore, 'get' | 'set' | 'delete'>;
   cache: Pick<ResultCache, 'lookupOrClaim' | 'releaseInflight' | 'delete'>;
   cancels: Pick<CancelSignals, 'request'>;
   events: Pick<FleetEvents, 'taskFinished'>;
   stats: Pick<FleetStats, 'forgetRuns'>;
   blobs: Pick<BlobStore, 'delete'>;
-  /** the model identity tasks are keyed with now */
-  model: () => Promise<ServedModel | null>;
+  /** the identity a model's tasks are keyed with now */
+  served: (model: string) => Promise<ServedModel | null>;
+  /** the model of a record from before records named theirs */
+  defaultModel: string;
 }
 
 /** What the cache and the queue say about a cache key. */
@@ -55,6 +58,8 @@ export type Claim =
 
 /** Who keys a job: the cache key and the model identity it was computed with. */
 export interface TaskKey {
+  /** the model's name (its queue) */
+  modelName: string;
   cacheKey: string;
   /** the cache scope it was made in */
   scope: string;
@@ -118,19 +123,26 @@ export function lostRecord(record: JobRecord, now: number): JobRecord {
 export class TaskService {
   constructor(private readonly d: TaskDeps) {}
 
-  /** The model identity tasks are keyed with now (from the workers' heartbeats). */
-  model(): Promise<ServedModel | null> {
-    return this.d.model();
+  /** The identity `model`'s tasks are keyed with now (from the workers' heartbeats). */
+  served(model: string): Promise<ServedModel | null> {
+    return this.d.served(model);
+  }
+
+  /** The model a record's task runs on. */
+  modelOf(record: Pick<JobRecord, 'model'>): string {
+    return record.model ?? this.d.defaultModel;
   }
 
   /**
-   * The cache key for this audio and options with `model` (from `model()`),
-   * in `owner`'s scope: a tenant is never answered from, nor attached to,
-   * another tenant's transcription unless the cache is shared.
+   * The cache key for this audio and options on model `modelName` keyed with
+   * its identity `served` (from `served()`), in `owner`'s scope: a tenant is
+   * never answered from, nor attached to, another tenant's transcription
+   * unless the cache is shared.
    */
-  key(md5: string, language: string | null, model: ServedModel | null, owner: string): TaskKey {
-    const scope = this.d.shareCache ? '' : owner;
-    return { cacheKey: cacheKeyFor({ md5, modelId: model?.id ?? null, options: { language }, queue: this.d.queue.name, scope }), scope, model };
+  key(p: { md5: string; language: string | null; modelName: string; served: ServedModel | null; owner: string }): TaskKey {
+    const scope = this.d.shareCache ? '' : p.owner;
+    const cacheKey = cacheKeyFor({ md5: p.md5, modelId: p.served?.id ?? null, options: { language: p.language }, queue: this.d.queue(p.modelName).name, scope });
+    return { modelName: p.modelName, cacheKey, scope, model: p.served };
   }
 
   /** A queued job record (not attached to a task yet: `taskId` and `blobKey` are set by the caller). */
@@ -150,17 +162,19 @@ export class TaskService {
       language: input.language,
       priority: input.priority,
       owner: input.owner,
+      model: input.key.modelName,
       ...(input.batch ? { batch: input.batch } : {}),
     };
   }
 
   /** In-flight dedup: one task per cache key at a time; identical uploads attach to it. */
-  async claim(cacheKey: string): Promise<Claim> {
+  async claim(key: TaskKey): Promise<Claim> {
+    const { cacheKey } = key;
     const candidate = taskIdFor(cacheKey, `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
     const found = await this.d.cache.lookupOrClaim(cacheKey, candidate, this.d.retentionSec);
     if (found.hit) return { kind: 'hit', hit: found.hit };
     if (found.claimed) return { kind: 'own', taskId: found.taskId, claimed: true };
-    const task = await this.d.queue.get(found.taskId);
+    const task = await this.d.queue(key.modelName).get(found.taskId);
     if (task) return { kind: 'attach', taskId: found.taskId, audio: { blobKey: task.data.blobKey, durationSec: task.data.durationSec } };
     // Claimed by a task that is not queued: finished a moment ago (attach to its outcome), or never enqueued (create it).
     const outcome = await this.d.results.get(found.taskId);
@@ -193,17 +207,18 @@ export class TaskService {
     return { id: record.taskId, payload, priority: record.priority ?? defaultPriority };
   }
 
-  /** Adds tasks in one round trip (idempotent by task id: a concurrent gateway adding the same task is a no-op). */
-  async enqueue(tasks: NewTask[]): Promise<void> {
-    await this.d.queue.add(tasks);
+  /** Adds tasks of one model in one round trip (idempotent by task id: a concurrent gateway adding the same task is a no-op). */
+  async enqueue(model: string, tasks: NewTask[]): Promise<void> {
+    await this.d.queue(model).add(tasks);
   }
 
   /**
    * No job wants this task any more: drop it from the queue (and its audio at
    * once), or abort it on its worker (which deletes the audio when it stops).
    */
-  async cancel(taskId: string, cacheKey: string, blobKey: string): Promise<void> {
-    const taken = await this.d.queue.takeBack(taskId);
+  async cancel(record: Pick<JobRecord, 'taskId' | 'cacheKey' | 'blobKey' | 'model'>): Promise<void> {
+    const { taskId, cacheKey, blobKey } = record;
+    const taken = await this.d.queue(this.modelOf(record)).takeBack(taskId);
     if (taken === 'gone') return;
     if (taken === 'removed') {
       await this.d.results.set(taskId, { status: 'cancelled', completedAt: Date.now() });
@@ -220,10 +235,10 @@ export class TaskService {
    * outcome, its cached transcript, its BullMQ job, its run count and its
    * audio. (The caller erased the job records and knows none is attached.)
    */
-  async erase(record: Pick<JobRecord, 'taskId' | 'cacheKey' | 'blobKey'>): Promise<void> {
+  async erase(record: Pick<JobRecord, 'taskId' | 'cacheKey' | 'blobKey' | 'model'>): Promise<void> {
     await this.d.cache.delete(record.cacheKey);
     if (record.taskId) {
-      await this.d.queue.removeFinished(record.taskId);
+      await this.d.queue(this.modelOf(record)).removeFinished(record.taskId);
       await this.d.results.delete(record.taskId);
       await this.d.stats.forgetRuns(record.taskId);
     }
@@ -235,7 +250,7 @@ export class TaskService {
     if (record.final) return { record, progress: record.status === 'completed' ? 100 : 0, finalised: false };
     const outcome = await this.d.results.get(record.taskId);
     if (outcome) return { record: finalRecord(record, outcome), progress: 100, finalised: true };
-    const task = await this.d.queue.get(record.taskId);
+    const task = await this.d.queue(this.modelOf(record)).get(record.taskId);
     if (!task) return { record: lostRecord(record, Date.now()), progress: 0, finalised: true };
     if (task.state === 'active') return { record: { ...record, status: 'processing', startedAt: task.processedOn }, progress: task.progress, finalised: false };
     if (task.state === 'failed') {
