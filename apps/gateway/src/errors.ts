@@ -1,4 +1,6 @@
 /** API errors: every failure the client sees is `{"error":{"code","message"}}` with a matching HTTP status. */
+import { isRedisUnavailable } from '@voxfleet/queue';
+
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   constructor(
@@ -16,3 +18,14 @@ export class ApiError extends Error {
 }
 
 export const notFound = (what = 'job'): ApiError => new ApiError(404, 'not_found', `${what} not found`);
+
+/** Seconds a client is asked to wait (`Retry-After`) while Redis is unavailable. */
+export const RETRY_AFTER_SEC = 2;
+
+export const serviceUnavailable = (): ApiError =>
+  new ApiError(503, 'service_unavailable', 'the job store (Redis) is not answering; nothing was accepted by this request, retry shortly', { 'Retry-After': String(RETRY_AFTER_SEC) });
+
+/** 503 `service_unavailable` with Retry-After when `err` means Redis is unavailable now (timed out, disconnected, loading); else null. */
+export function unavailableError(err: unknown): ApiError | null {
+  return isRedisUnavailable(err) ? serviceUnavailable() : null;
+}

@@ -37,9 +37,10 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const g = cfg.gateway;
   const prefix = cfg.redis.keyPrefix;
   const retentionSec = cfg.storage.retentionSec;
-  const redis = createRedis(cfg.redis, 'gateway');
+  // Behind HTTP requests: Redis calls fail fast during an outage (503), they never wait for it.
+  const redis = createRedis(cfg.redis, 'gateway', { role: 'client' });
   const subscriber = createRedis(cfg.redis, 'gateway-sub');
-  const bull = createRedis(cfg.redis, 'gateway-bull');
+  const bull = createRedis(cfg.redis, 'gateway-bull', { role: 'producer' });
   for (const c of [redis, subscriber, bull]) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
 
   const queue = new TaskQueue(cfg.queue, bull, retentionSec);

@@ -1,11 +1,14 @@
 /**
  * Gateway process entry: `npm start -w @voxfleet/gateway` (or `tsx apps/gateway/src/main.ts`).
  * Prints its configuration (secrets masked), the URL and, on first start, the generated API key.
+ * SIGTERM/SIGINT (or the supervisor going away) close it; it exits within
+ * VOXFLEET_GATEWAY_DRAIN_MS even when Redis is down.
  */
-import { ConfigError, createLogger, formatConfig, gatewayConfigFromEnv } from '@voxfleet/config';
+import { ConfigError, ProcessLifecycle, createLogger, formatConfig, gatewayConfigFromEnv } from '@voxfleet/config';
 import { startGateway } from './gateway.js';
 
 const log = createLogger('gateway');
+const lifecycle = new ProcessLifecycle(log);
 
 async function main(): Promise<void> {
   const cfg = gatewayConfigFromEnv(process.env);
@@ -16,18 +19,7 @@ async function main(): Promise<void> {
   else if (gw.apiKeys.generated) log.info(`generated an API key and stored it in ${gw.apiKeys.file} (mode 0600)`, { apiKey: gw.apiKeys.keys[0] });
   else if (gw.apiKeys.file) log.info(`using the API key stored in ${gw.apiKeys.file}`);
   log.info(`Bull Board: ${gw.url}/admin/queues (user "${gw.adminUser}", password = ${cfg.gateway.adminPassword ? 'VOXFLEET_ADMIN_PASSWORD' : 'the API key'})`);
-
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (++signals > 1) process.exit(1);
-    log.info(`${sig} received, closing`);
-    gw.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  lifecycle.running({ stop: () => gw.close(), timeoutMs: cfg.gateway.drainTimeoutMs });
 }
 
 main().catch((err: unknown) => {

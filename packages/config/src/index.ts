@@ -24,6 +24,8 @@ export const redisConfigSchema = z.object({
   url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
   /** namespace for VoxFleet's own keys (BullMQ keeps its `bull:` prefix) */
   keyPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/),
+  /** a gateway's own Redis call (and a queue call behind an HTTP request) fails after this long instead of waiting for Redis */
+  commandTimeoutMs: int(50, 60_000),
 });
 
 export const storageConfigSchema = z.object({
@@ -33,10 +35,10 @@ export const storageConfigSchema = z.object({
   retentionSec: int(60),
   /** how long a transcript stays in the result cache */
   cacheTtlSec: int(1),
-});
-
   /** one result cache for all API keys (saves transcribing the same audio twice; reveals to a tenant that someone sent that exact audio) */
   cacheShared: z.boolean(),
+});
+
 export const queueConfigSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'queue names may not contain ":"'),
   attempts: int(1, 100),
@@ -50,7 +52,7 @@ export const gatewayConfigSchema = z.object({
   apiKeys: z.array(z.string().min(16, 'API keys need at least 16 characters')),
   authEnabled: z.boolean(),
   adminUser: z.string().min(1),
-  /** Bull Board password; empty = the first API key */
+  /** Bull Board password; empty = generated at first start into `<var>/admin-password` (never an API key) */
   adminPassword: z.string(),
   maxUploadBytes: int(1),
   maxAudioSec: z.coerce.number().positive(),
@@ -60,8 +62,6 @@ export const gatewayConfigSchema = z.object({
   cleanupIntervalSec: int(0),
   /** trust X-Forwarded-* (behind a reverse proxy) */
   trustProxy: z.boolean(),
-});
-
   /** SIGTERM: the process exits within this long even if Redis or a client does not let it close cleanly */
   drainTimeoutMs: int(100),
 });
@@ -92,6 +92,8 @@ export const modelsConfigSchema = z.object({
   defaultModel: z.string().min(1),
   /** alias → model name */
   aliases: z.record(z.string(), z.string()),
+});
+
 /** Archive batches (`POST /v1/batches`) and their completion callbacks. */
 export const batchConfigSchema = z.object({
   /** largest archive accepted (compressed, as uploaded) */
@@ -140,6 +142,22 @@ export const workerConfigSchema = z.object({
   /** wall-clock limit for decoding one file */
   decodeTimeoutMs: int(1000),
   maxAudioSec: z.coerce.number().positive(),
+  /** SIGTERM: in-flight jobs get this long to finish; then the engine stops and the process exits (their locks expire, another worker re-runs them) */
+  drainTimeoutMs: int(100),
+});
+
+/** `npm start` (apps/stack): the embedded Redis and the processes it supervises. */
+export const stackConfigSchema = z.object({
+  /** port of the embedded Redis (ignored with VOXFLEET_REDIS_URL) */
+  redisPort: int(1, 65535),
+  /** worker processes to run */
+  workers: int(1, 64),
+  /** first delay before restarting a process that exited; doubles while it keeps failing soon after start */
+  restartDelayMs: int(0),
+  /** the delay stops doubling here */
+  restartDelayMaxMs: int(0),
+  /** a process that ran this long before it exited is restarted after the first delay again */
+  stableAfterMs: int(0),
 });
 
 export type RedisConfig = z.infer<typeof redisConfigSchema>;
@@ -148,6 +166,9 @@ export type QueueConfig = z.infer<typeof queueConfigSchema>;
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 export type BatchConfig = z.infer<typeof batchConfigSchema>;
+export type ModelsConfig = z.infer<typeof modelsConfigSchema>;
+export type HttpConfig = z.infer<typeof httpConfigSchema>;
+export type StackConfig = z.infer<typeof stackConfigSchema>;
 
 export interface CommonConfig {
   redis: RedisConfig;
@@ -157,6 +178,8 @@ export interface CommonConfig {
 export interface GatewayAppConfig extends CommonConfig {
   gateway: GatewayConfig;
   batch: BatchConfig;
+  models: ModelsConfig;
+  http: HttpConfig;
 }
 export interface WorkerAppConfig extends CommonConfig {
   worker: WorkerConfig;
@@ -166,9 +189,6 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export type ModelsConfig = z.infer<typeof modelsConfigSchema>;
-export type HttpConfig = z.infer<typeof httpConfigSchema>;
-export type StackConfig = z.infer<typeof stackConfigSchema>;
 type Env = Record<string, string | undefined>;
 
 function get(env: Env, name: string): string | undefined {
@@ -178,8 +198,6 @@ function get(env: Env, name: string): string | undefined {
 
 function bool(env: Env, name: string, dflt: boolean): boolean {
   const v = get(env, name)?.toLowerCase();
-  models: ModelsConfig;
-  http: HttpConfig;
   if (v === undefined) return dflt;
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
@@ -204,12 +222,14 @@ export function commonConfigFromEnv(env: Env = process.env): CommonConfig {
     redis: parse(redisConfigSchema, 'redis', {
       url: get(env, 'VOXFLEET_REDIS_URL') ?? `redis://127.0.0.1:${DEFAULT_REDIS_PORT}`,
       keyPrefix: get(env, 'VOXFLEET_REDIS_PREFIX') ?? 'voxfleet',
+      commandTimeoutMs: get(env, 'VOXFLEET_REDIS_TIMEOUT_MS') ?? 2000,
     }),
     storage: parse(storageConfigSchema, 'storage', {
       varDir,
       blobDir: get(env, 'VOXFLEET_BLOB_DIR') ? absolute(get(env, 'VOXFLEET_BLOB_DIR')!) : resolve(varDir, 'blobs'),
       retentionSec: get(env, 'VOXFLEET_RETENTION_SEC') ?? 7 * DAY,
       cacheTtlSec: get(env, 'VOXFLEET_CACHE_TTL_SEC') ?? DAY,
+      cacheShared: bool(env, 'VOXFLEET_CACHE_SHARED', false),
     }),
     queue: parse(queueConfigSchema, 'queue', {
       name: get(env, 'VOXFLEET_QUEUE') ?? 'transcribe',
@@ -240,6 +260,7 @@ export function gatewayConfigFromEnv(env: Env = process.env): GatewayAppConfig {
     maxWaitSec: get(env, 'VOXFLEET_MAX_WAIT_SEC') ?? 60,
     cleanupIntervalSec: get(env, 'VOXFLEET_CLEANUP_INTERVAL_SEC') ?? HOUR,
     trustProxy: bool(env, 'VOXFLEET_TRUST_PROXY', false),
+    drainTimeoutMs: get(env, 'VOXFLEET_GATEWAY_DRAIN_MS') ?? 10_000,
   });
   if (!gateway.authEnabled && !isLoopback(gateway.host)) {
     throw new ConfigError(`VOXFLEET_AUTH=off is only allowed while the gateway binds to loopback (VOXFLEET_HOST=${gateway.host})`);
@@ -252,7 +273,6 @@ export function gatewayConfigFromEnv(env: Env = process.env): GatewayAppConfig {
     maxRatio: get(env, 'VOXFLEET_BATCH_MAX_RATIO') ?? 100,
     ratioMinBytes: get(env, 'VOXFLEET_BATCH_RATIO_MIN_BYTES') ?? 1024 * 1024,
     enqueueChunk: get(env, 'VOXFLEET_BATCH_ENQUEUE_CHUNK') ?? 500,
-      cacheShared: bool(env, 'VOXFLEET_CACHE_SHARED', false),
     callbackAllowPrivate: bool(env, 'VOXFLEET_CALLBACK_ALLOW_PRIVATE', false),
     callbackSecret: get(env, 'VOXFLEET_CALLBACK_SECRET') ?? '',
     callbackAttempts: get(env, 'VOXFLEET_CALLBACK_ATTEMPTS') ?? 6,
@@ -306,13 +326,26 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
     concurrency: get(env, 'VOXFLEET_WORKER_CONCURRENCY') ?? 2 * Number(get(env, 'VOXFLEET_BATCH_MAX') ?? 8),
     segmentMaxSec: get(env, 'VOXFLEET_SEGMENT_MAX_SEC') ?? 30,
     heartbeatTtlMs: get(env, 'VOXFLEET_HEARTBEAT_TTL_MS') ?? 15_000,
-    lockDurationMs: get(env, 'VOXFLEET_LOCK_MS') ?? 60_000,
-    stalledIntervalMs: get(env, 'VOXFLEET_STALLED_INTERVAL_MS') ?? 30_000,
+    // A dead worker's tasks are re-run ½–1 lock + ≤ 1 stalled interval after it died; a live worker keeps its
+    // locks as long as its event loop and Redis stall for less than ~½ lock (BullMQ extends them every ¼–½ lock).
+    lockDurationMs: get(env, 'VOXFLEET_LOCK_MS') ?? 20_000,
+    stalledIntervalMs: get(env, 'VOXFLEET_STALLED_INTERVAL_MS') ?? 5000,
     modelWaitSec: get(env, 'VOXFLEET_MODEL_WAIT_SEC') ?? 600,
     decodeTimeoutMs: get(env, 'VOXFLEET_DECODE_TIMEOUT_MS') ?? 10 * 60_000,
     maxAudioSec: get(env, 'VOXFLEET_MAX_AUDIO_SEC') ?? 3 * HOUR,
+    drainTimeoutMs: get(env, 'VOXFLEET_WORKER_DRAIN_MS') ?? 60_000,
   });
   return { ...common, worker };
+}
+
+export function stackConfigFromEnv(env: Env = process.env): StackConfig {
+  return parse(stackConfigSchema, 'stack', {
+    redisPort: get(env, 'VOXFLEET_REDIS_PORT') ?? DEFAULT_REDIS_PORT,
+    workers: get(env, 'VOXFLEET_WORKERS') ?? 1,
+    restartDelayMs: get(env, 'VOXFLEET_RESTART_DELAY_MS') ?? 1000,
+    restartDelayMaxMs: get(env, 'VOXFLEET_RESTART_DELAY_MAX_MS') ?? 30_000,
+    stableAfterMs: get(env, 'VOXFLEET_RESTART_STABLE_MS') ?? 60_000,
+  });
 }
 
 const SECRET_KEY = /(key|password|secret|token)/i;
@@ -348,3 +381,4 @@ export function formatConfig(config: object): string {
     .join('\n');
 }
 export { createLogger, type Logger, type Fields } from './log.js';
+export { ProcessLifecycle, LAST_WORDS_MS, type RunningProcess } from './lifecycle.js';

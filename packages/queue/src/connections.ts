@@ -1,16 +1,53 @@
-/** Redis connections and the BullMQ worker factory, configured the one way the fleet needs them. */
+/**
+ * Redis connections and the BullMQ worker factory, configured the one way the
+ * fleet needs them, and how the fleet tells "Redis is not answering" from
+ * other errors.
+ *
+ * What each role does while Redis is away (ioredis 6; see its Redis.js
+ * `sendCommand` and redis/event_handler.js `closeHandler` / `readyHandler`):
+ *
+ * - `bullmq` (default) — BullMQ workers, queues a worker uses, subscribers:
+ *   `maxRetriesPerRequest: null` (BullMQ's blocking commands need it), commands
+ *   wait in the offline queue and unanswered ones are re-sent after the
+ *   reconnect. Nothing our code awaits fails; it waits for Redis.
+ * - `producer` — the BullMQ queue behind an HTTP request (the gateway's adds
+ *   and look-ups): still `maxRetriesPerRequest: null`, but once connected, a
+ *   command issued while disconnected is rejected at once instead of queued
+ *   (`enableOfflineQueue: false`, BullMQ's "failing fast when Redis is down"
+ *   pattern). A command already sent when the connection drops is re-sent on
+ *   reconnect, so callers bound their wait (`withTimeout`; TaskQueue does).
+ * - `client` — our own reads and writes behind an HTTP request: commands
+ *   issued while disconnected are rejected at once (after the first connect),
+ *   commands in flight when the connection drops are rejected at once
+ *   (`maxRetriesPerRequest: 0`, and never re-sent), and any command fails
+ *   after `commandTimeoutMs` (a Redis that accepts connections but does not
+ *   answer). Reconnects keep being tried every ≤ 1 s.
+ *
+ * The offline queue is on until the first connect in every role, so commands
+ * issued while a process starts wait for Redis as they always did.
+ */
 import { Worker, type Processor, type WorkerOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { QueueConfig, RedisConfig } from '@voxfleet/config';
 import type { TranscribeJob, TranscribeReturn } from './payload.js';
 
-/** Redis client suited to BullMQ (blocking commands need `maxRetriesPerRequest: null`). */
-export function createRedis(cfg: RedisConfig, name: string, opts: { lazyConnect?: boolean } = {}): Redis {
-  return new Redis(cfg.url, {
-    maxRetriesPerRequest: null,
-    connectionName: `voxfleet-${name}`,
-    lazyConnect: opts.lazyConnect ?? false,
-  });
+export type RedisRole = 'bullmq' | 'producer' | 'client';
+
+/** Reconnect delay after the n-th failed attempt: 100 ms, 200 ms, … at most 1 s. */
+const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 1000);
+
+/** Redis client for one role (default `bullmq`: what BullMQ's blocking connections need). */
+export function createRedis(cfg: RedisConfig, name: string, opts: { lazyConnect?: boolean; role?: RedisRole } = {}): Redis {
+  const role = opts.role ?? 'bullmq';
+  const base: RedisOptions = { connectionName: `voxfleet-${name}`, lazyConnect: opts.lazyConnect ?? false, retryStrategy: reconnectDelay };
+  const byRole: Record<RedisRole, RedisOptions> = {
+    bullmq: { maxRetriesPerRequest: null },
+    producer: { maxRetriesPerRequest: null },
+    client: { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, commandTimeout: cfg.commandTimeoutMs, connectTimeout: Math.max(1000, cfg.commandTimeoutMs) },
+  };
+  const redis = new Redis(cfg.url, { ...base, ...byRole[role] });
+  if (role !== 'bullmq') redis.once('ready', () => (redis.options.enableOfflineQueue = false));
+  return redis;
 }
 
 export function createWorker(
@@ -20,4 +57,45 @@ export function createWorker(
   opts: Omit<WorkerOptions, 'connection'> = {},
 ): Worker<TranscribeJob, TranscribeReturn> {
   return new Worker<TranscribeJob, TranscribeReturn>(cfg.name, processor, { connection, ...opts });
+}
+
+/** Redis did not answer in time, or is not connected: try again shortly. */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+  constructor(what: string, cause?: unknown) {
+    super(`Redis is unavailable (${what})`, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** `p`, or a RedisUnavailableError once `ms` have passed (the call itself is not cancelled). */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisUnavailableError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+// What ioredis (and Node's sockets) say when Redis is away; Redis's own "try later" replies.
+const UNAVAILABLE_MESSAGES = [
+  'Command timed out',
+  "Stream isn't writeable",
+  'Connection is closed',
+  'Reached the max retries per request limit',
+  'LOADING ',
+  'MASTERDOWN ',
+  'BUSY ',
+  'TRYAGAIN ',
+];
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** Whether `err` (or what it wraps) means Redis is unreachable or not answering now, as opposed to a bug or bad input. */
+export function isRedisUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof RedisUnavailableError || e.name === 'MaxRetriesPerRequestError') return true;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && UNAVAILABLE_CODES.has(code)) return true;
+    if (UNAVAILABLE_MESSAGES.some((m) => e instanceof Error && e.message.startsWith(m))) return true;
+  }
+  return false;
 }

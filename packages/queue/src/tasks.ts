@@ -7,6 +7,7 @@
 import { Queue, type JobsOptions, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueConfig } from '@voxfleet/config';
+import { isRedisUnavailable, withTimeout } from './connections.js';
 import type { TranscribeJob, TranscribeReturn } from './payload.js';
 
 export interface NewTask {
@@ -45,6 +46,15 @@ export function jobOptions(cfg: QueueConfig, retentionSec: number, priority?: nu
   };
 }
 
+export interface TaskQueueOptions {
+  /**
+   * Each call fails with RedisUnavailableError after this long instead of
+   * waiting for Redis (the gateway: an HTTP request answers 503). Unset: calls
+   * wait as long as Redis is away (a worker's queue).
+   */
+  timeoutMs?: number;
+}
+
 export class TaskQueue {
   readonly bull: Queue<TranscribeJob, TranscribeReturn>;
 
@@ -52,8 +62,14 @@ export class TaskQueue {
     private readonly cfg: QueueConfig,
     private readonly connection: Redis,
     private readonly retentionSec: number,
+    private readonly opts: TaskQueueOptions = {},
   ) {
     this.bull = new Queue<TranscribeJob, TranscribeReturn>(cfg.name, { connection });
+  }
+
+  /** `p` bounded by the configured timeout (if any). */
+  private bounded<T>(what: string, p: Promise<T>): Promise<T> {
+    return this.opts.timeoutMs === undefined ? p : withTimeout(p, this.opts.timeoutMs, what);
   }
 
   get name(): string {
@@ -63,13 +79,13 @@ export class TaskQueue {
   /** Adds tasks in one round trip. Idempotent by id: a task another gateway added already is left as it is. */
   async add(tasks: NewTask[]): Promise<void> {
     if (tasks.length === 0) return;
-    await this.bull.addBulk(tasks.map((t) => ({ name: 'transcribe', data: t.payload, opts: { ...jobOptions(this.cfg, this.retentionSec, t.priority), jobId: t.id } })));
+    await this.bounded('queue add', this.bull.addBulk(tasks.map((t) => ({ name: 'transcribe', data: t.payload, opts: { ...jobOptions(this.cfg, this.retentionSec, t.priority), jobId: t.id } }))));
   }
 
   async get(taskId: string): Promise<TaskSnapshot | null> {
-    const job = await this.bull.getJob(taskId);
+    const job = await this.bounded('queue get', this.bull.getJob(taskId));
     if (!job) return null;
-    const state = await job.getState();
+    const state = await this.bounded('queue state', job.getState());
     return {
       id: taskId,
       data: job.data,
@@ -86,15 +102,24 @@ export class TaskQueue {
    * `running` (a worker holds it: cancel it there) or `gone`.
    */
   async takeBack(taskId: string): Promise<'removed' | 'running' | 'gone'> {
-    const job = await this.bull.getJob(taskId);
+    const job = await this.bounded('queue get', this.bull.getJob(taskId));
     if (!job) return 'gone';
-    if (!NOT_STARTED.has(await job.getState())) return 'running';
+    if (!NOT_STARTED.has(await this.bounded('queue state', job.getState()))) return 'running';
     try {
-      await job.remove();
+      await this.bounded('queue remove', job.remove());
       return 'removed';
-    } catch {
+    } catch (err) {
+      if (isRedisUnavailable(err)) throw err;
       return 'running'; // picked up meanwhile (locked)
     }
+  }
+
+  /** Removes a finished task (completed or failed) from the queue; a task a worker holds is left alone. */
+  async removeFinished(taskId: string): Promise<void> {
+    const job = await this.bounded('queue get', this.bull.getJob(taskId));
+    if (!job) return;
+    const state = await this.bounded('queue state', job.getState());
+    if (state === 'completed' || state === 'failed') await this.bounded('queue remove', job.remove()).catch(() => undefined);
   }
 
   /** The tasks of `taskIds` that are no longer in the queue at all (finished and removed, or lost). */
@@ -104,32 +129,24 @@ export class TaskQueue {
       const part = taskIds.slice(i, i + 1000);
       const pipe = this.connection.pipeline();
       for (const t of part) pipe.exists(this.bull.toKey(t));
-      ((await pipe.exec()) ?? []).forEach(([, n], k) => Number(n) === 0 && out.add(part[k]!));
+      ((await this.bounded('queue exists', pipe.exec())) ?? []).forEach(([, n], k) => Number(n) === 0 && out.add(part[k]!));
     }
     return out;
   }
 
   /** Ids of the tasks workers hold now. */
   async activeIds(): Promise<Set<string>> {
-    return new Set(await this.bull.getRanges(['active'], 0, -1));
-  }
-
-  /** Removes a finished task (completed or failed) from the queue; a task a worker holds is left alone. */
-  async removeFinished(taskId: string): Promise<void> {
-    const job = await this.bull.getJob(taskId);
-    if (!job) return;
-    const state = await job.getState();
-    if (state === 'completed' || state === 'failed') await job.remove().catch(() => undefined);
+    return new Set(await this.bounded('queue active', this.bull.getRanges(['active'], 0, -1)));
   }
 
   async counts(): Promise<Record<QueueState, number>> {
-    const c = await this.bull.getJobCounts(...QUEUE_STATES);
+    const c = await this.bounded('queue counts', this.bull.getJobCounts(...QUEUE_STATES));
     return Object.fromEntries(QUEUE_STATES.map((s) => [s, c[s] ?? 0])) as Record<QueueState, number>;
   }
 
   /** Tasks no worker has picked up yet (waiting or prioritized). */
   async backlog(): Promise<number> {
-    return this.bull.getJobCountByTypes('wait', 'prioritized');
+    return this.bounded('queue backlog', this.bull.getJobCountByTypes('wait', 'prioritized'));
   }
 
   /** Removes finished tasks older than `graceMs`; returns how many. */

@@ -10,7 +10,7 @@ import type { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ApiReply, ApiRequest, Route } from '../api/types.js';
 import type { ApiKeyAuth } from '../auth.js';
-import { ApiError } from '../errors.js';
+import { ApiError, unavailableError } from '../errors.js';
 import { drain, parseUpload } from './upload.js';
 import { mountAdmin } from './admin.js';
 import { storeRawBody } from './raw-body.js';
@@ -94,6 +94,8 @@ export function createApp(d: AppDeps): express.Express {
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     if (err instanceof ApiError) return sendError(res, err);
+    const unavailable = unavailableError(err); // Redis down or not answering: 503 + Retry-After, never a hang
+    if (unavailable) return sendError(res, unavailable);
     const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       return sendError(res, new ApiError(status, 'bad_request', (err as Error).message));
