@@ -8,6 +8,7 @@ export { readOnnxMetadata, parseOnnxMetadata } from './onnx-metadata.js';
 export { modelMetaFrom, type ModelMeta } from './model-meta.js';
 export { float32ToHalf, halfToFloat32, toHalfBits, halfBitsToFloat } from './fp16.js';
 export * from './frontend/index.js';
+export * from './families/index.js';
 export * from './score.js';
 export { beamSearchPath, DEFAULT_BEAM, type BeamOptions } from './beam.js';
 export { resolveDecoder, decoderTag, describeDecoder, DecoderConfigError, type DecoderSpec } from './decoder.js';

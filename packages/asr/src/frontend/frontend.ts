@@ -5,7 +5,7 @@
 
 import { applyCmvn } from './cmvn.js';
 import { FbankComputer, type FbankOptions, type Features } from './fbank.js';
-import { applyLfr, lfrOutputFrames } from './lfr.js';
+import { applyLfr, lfrOutputFrames, type LfrPadding } from './lfr.js';
 
 /** Keep a reusable fbank buffer up to this many values (60 s of 80-dim frames). */
 const MAX_SCRATCH_VALUES = 6000 * 80;
@@ -20,6 +20,8 @@ export interface FrontEndConfig extends FbankOptions {
   lfrM: number;
   /** LFR shift (frames advanced), e.g. 6 (SenseVoice) or 3. */
   lfrN: number;
+  /** Default 'funasr' (see lfr.ts). */
+  lfrPadding?: LfrPadding;
   /** Global CMVN applied after LFR; both vectors have lfrM * melBins values. */
   cmvn?: CmvnStats;
 }
@@ -27,6 +29,7 @@ export interface FrontEndConfig extends FbankOptions {
 export class FrontEnd {
   readonly lfrM: number;
   readonly lfrN: number;
+  readonly lfrPadding: LfrPadding;
   /** Feature dimension of the output: lfrM * melBins. */
   readonly dim: number;
   readonly fbank: FbankComputer;
@@ -35,12 +38,14 @@ export class FrontEnd {
   private scratch: Float32Array = new Float32Array(0);
 
   constructor(config: FrontEndConfig) {
-    const { lfrM, lfrN, cmvn, ...fbankOpts } = config;
+    const { lfrM, lfrN, lfrPadding = 'funasr', cmvn, ...fbankOpts } = config;
     if (!Number.isInteger(lfrM) || lfrM < 1) throw new RangeError(`lfrM must be a positive integer, got ${lfrM}`);
     if (!Number.isInteger(lfrN) || lfrN < 1) throw new RangeError(`lfrN must be a positive integer, got ${lfrN}`);
+    if (lfrPadding !== 'funasr' && lfrPadding !== 'none') throw new RangeError(`unknown LFR padding ${String(lfrPadding)}`);
     this.fbank = new FbankComputer(fbankOpts);
     this.lfrM = lfrM;
     this.lfrN = lfrN;
+    this.lfrPadding = lfrPadding;
     this.dim = lfrM * this.fbank.dim;
     if (cmvn) {
       if (cmvn.negMean.length !== this.dim || cmvn.invStd.length !== this.dim) {
@@ -55,7 +60,7 @@ export class FrontEnd {
 
   /** Output frames for `numSamples` input samples, without computing. */
   frameCount(numSamples: number): number {
-    return lfrOutputFrames(this.fbank.frameCount(numSamples), this.lfrN);
+    return lfrOutputFrames(this.fbank.frameCount(numSamples), this.lfrN, { m: this.lfrM, padding: this.lfrPadding });
   }
 
   /** Features of shape [frames, dim] (row-major) for float samples in [-1, 1]. */
@@ -68,7 +73,7 @@ export class FrontEnd {
     }
     // longer inputs get a temporary buffer so one long file does not pin memory
     const fb = this.fbank.compute(samples, buf);
-    const out = applyLfr(fb.data, fb.frames, fb.dim, this.lfrM, this.lfrN);
+    const out = applyLfr(fb.data, fb.frames, fb.dim, this.lfrM, this.lfrN, this.lfrPadding);
     if (this.negMean && this.invStd) applyCmvn(out.data, out.dim, this.negMean, this.invStd);
     return out;
   }
