@@ -5,20 +5,22 @@ VoxFleet engine reads (vocabulary, front-end settings, CMVN).
 
 Signature (SenseVoice-like, docs/model-contracts.md): x float [N, T, 560],
 x_length int32 [N] -> logits float [N, T, V]; dynamic N and T. The fp16 file
-takes and returns float16 tensors.
+(scripts/models/convert/fp16.py) takes and returns float16 tensors.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 
-import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
 import torch
 
 import model as M
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "models"))
+from convert.fp16 import convert_model  # noqa: E402  (the project's one fp16 converter)
 
 
 def export_fp32(net, path: str, feat_dim: int) -> None:
@@ -28,25 +30,6 @@ def export_fp32(net, path: str, feat_dim: int) -> None:
                       output_names=["logits"],
                       dynamic_axes={"x": {0: "N", 1: "T"}, "x_length": {0: "N"}, "logits": {0: "N", 1: "T"}},
                       do_constant_folding=False)  # keep parameter names (warm start from ONNX); ORT folds at load
-
-
-def to_fp16(m: onnx.ModelProto) -> onnx.ModelProto:
-    """Float initializers, constants, casts and the float graph inputs/outputs to float16."""
-    g = m.graph
-    for init in g.initializer:
-        if init.data_type == TensorProto.FLOAT:
-            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
-    for node in g.node:
-        for a in node.attribute:
-            if a.name == "to" and node.op_type == "Cast" and a.i == TensorProto.FLOAT:
-                a.i = TensorProto.FLOAT16
-            if a.type == onnx.AttributeProto.TENSOR and a.t.data_type == TensorProto.FLOAT:
-                a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16), a.t.name))
-    for v in list(g.input) + list(g.output):
-        if v.type.tensor_type.elem_type == TensorProto.FLOAT:
-            v.type.tensor_type.elem_type = TensorProto.FLOAT16
-    del g.value_info[:]
-    return m
 
 
 def main() -> None:
@@ -99,7 +82,7 @@ def main() -> None:
         m.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(m)
     onnx.save(m, fp32)
-    m16 = to_fp16(onnx.load(fp32))
+    m16 = convert_model(onnx.load(fp32), keep_io=False)  # float16 I/O, as the engine feeds model.fp16.onnx
     onnx.checker.check_model(m16)
     onnx.save(m16, os.path.join(args.out, "model.fp16.onnx"))
     log = []

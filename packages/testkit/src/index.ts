@@ -8,3 +8,5 @@ export { FIXTURES, CLIP, wavBytes, fixtureSamples, distinctClips } from './audio
 export { ffmpegEncode, encodeFile } from './ffmpeg.js';
 export { zipOf, tarOf, patchBytes, unzip, type ArchiveItem } from './archives.js';
 export { filesUnder } from './files.js';
+export { ensureTestGraph, onnxTools, syntheticFeatures, testGraphSourceHash, TEST_GRAPH_KINDS, type TestGraphKind, type TestGraphSize } from './testgraphs.js';
+export { sherpaTranscribe, sherpaVersion, SherpaRecognizer, type SherpaKind, type SherpaOptions, type SherpaResult } from './sherpa.js';

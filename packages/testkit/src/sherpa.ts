@@ -1,0 +1,160 @@
+/**
+ * The sherpa-onnx reference: its OfflineRecognizer (npm sherpa-onnx-node, prebuilt,
+ * its own onnxruntime) on a model directory laid out like sherpa-onnx's exports,
+ * results as it returns them.
+ *
+ * Many files: sherpa-onnx-node has no batched offline decode (the C API's
+ * SherpaOnnxDecodeMultipleOfflineStreams is not bound; its addon offers
+ * decodeOfflineStream and decodeOfflineStreamAsync, one stream each). Its best
+ * way of decoding many files is therefore `concurrency` decodeAsync calls in
+ * flight, which run on libuv's thread pool (UV_THREADPOOL_SIZE, default 4, must
+ * be set before the pool starts), each using `numThreads` onnxruntime threads.
+ *
+ * Caution: sherpa-onnx aborts the process (a C++ exception nobody catches) when
+ * onnxruntime cannot load the graph; missing files are reported as errors.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { TestGraphKind } from './testgraphs.js';
+
+const require = createRequire(import.meta.url);
+
+/** the model families sherpa-onnx decodes here: those of the test graphs */
+export type SherpaKind = TestGraphKind;
+
+export interface SherpaOptions {
+  /** model file inside the directory (default model.onnx, else model.int8.onnx) */
+  model?: string;
+  /** onnxruntime intra-op threads per decode (default 1) */
+  numThreads?: number;
+  /** SenseVoice: auto (default), zh, en, yue, ja, ko */
+  language?: string;
+  /** SenseVoice: inverse text normalisation, i.e. the <|withitn|> query (default false) */
+  useItn?: boolean;
+  /** decodes in flight (default 1: sequential, synchronous) */
+  concurrency?: number;
+  provider?: string;
+  debug?: boolean;
+}
+
+export interface SherpaResult {
+  text: string;
+  tokens: string[];
+  /** seconds, one per token (empty when the model gives none) */
+  timestamps: number[];
+  lang?: string;
+  emotion?: string;
+  event?: string;
+}
+
+/** what the addon's JSON holds (and more, unused here); lang/emotion/event are '' outside SenseVoice */
+type RawResult = SherpaResult;
+
+interface Stream {
+  acceptWaveform(w: { samples: Float32Array; sampleRate: number }): void;
+}
+
+interface Recognizer {
+  createStream(): Stream;
+  decode(s: Stream): void;
+  decodeAsync(s: Stream): Promise<RawResult>;
+  getResult(s: Stream): RawResult;
+}
+
+interface SherpaModule {
+  OfflineRecognizer: new (config: object) => Recognizer;
+  version: string;
+  onnxruntimeVersion: string;
+}
+
+let mod: SherpaModule | undefined;
+function sherpa(): SherpaModule {
+  mod ??= require('sherpa-onnx-node') as SherpaModule;
+  return mod;
+}
+
+/** sherpa-onnx-node's version and the onnxruntime it bundles. */
+export function sherpaVersion(): { sherpa: string; onnxruntime: string } {
+  return { sherpa: sherpa().version, onnxruntime: sherpa().onnxruntimeVersion };
+}
+
+function modelConfig(kind: SherpaKind, dir: string, opts: SherpaOptions): object {
+  const file = opts.model ?? (existsSync(join(dir, 'model.onnx')) ? 'model.onnx' : 'model.int8.onnx');
+  const model = join(dir, file);
+  const tokens = join(dir, 'tokens.txt');
+  for (const f of [model, tokens]) if (!existsSync(f)) throw new Error(`sherpa-onnx: ${f} does not exist`);
+  const common = { tokens, numThreads: opts.numThreads ?? 1, provider: opts.provider ?? 'cpu', debug: opts.debug ? 1 : 0 };
+  switch (kind) {
+    case 'sense-voice':
+    case 'funasr-nano-ctc': // the Nano CTC variant goes through the SenseVoice config ("Nano" in its comment)
+      return { ...common, senseVoice: { model, language: opts.language ?? '', useInverseTextNormalization: opts.useItn ? 1 : 0 } };
+    case 'paraformer':
+    case 'paraformer-ts':
+      return { ...common, paraformer: { model } };
+    case 'nemo-ctc':
+      return { ...common, nemoCtc: { model } };
+    default:
+      throw new Error(`sherpa-onnx: unknown kind ${String(kind)}`);
+  }
+}
+
+function tidy(r: RawResult): SherpaResult {
+  const out: SherpaResult = { text: r.text, tokens: r.tokens, timestamps: r.timestamps };
+  if (r.lang) out.lang = r.lang;
+  if (r.emotion) out.emotion = r.emotion;
+  if (r.event) out.event = r.event;
+  return out;
+}
+
+export class SherpaRecognizer {
+  private readonly rec: Recognizer;
+  constructor(
+    readonly kind: SherpaKind,
+    readonly modelDir: string,
+    readonly opts: SherpaOptions = {},
+  ) {
+    this.rec = new (sherpa().OfflineRecognizer)({
+      featConfig: { sampleRate: 16000, featureDim: 80 },
+      modelConfig: modelConfig(kind, modelDir, opts),
+    });
+  }
+
+  private stream(samples: Float32Array): Stream {
+    const s = this.rec.createStream();
+    s.acceptWaveform({ samples, sampleRate: 16000 });
+    return s;
+  }
+
+  /** One file, synchronously. */
+  transcribe(samples: Float32Array): SherpaResult {
+    const s = this.stream(samples);
+    this.rec.decode(s);
+    return tidy(this.rec.getResult(s));
+  }
+
+  /** Many files, up to `concurrency` decodeAsync calls in flight; results in input order. */
+  async transcribeMany(list: Float32Array[], concurrency = this.opts.concurrency ?? 1): Promise<SherpaResult[]> {
+    if (concurrency <= 1) return list.map((x) => this.transcribe(x));
+    const out = new Array<SherpaResult>(list.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < list.length) {
+        const i = next++;
+        out[i] = tidy(await this.rec.decodeAsync(this.stream(list[i]!)));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, lane));
+    return out;
+  }
+}
+
+/** sherpa-onnx's results for each 16 kHz input, in order. */
+export async function sherpaTranscribe(
+  kind: SherpaKind,
+  modelDir: string,
+  samples16k: Float32Array[],
+  opts: SherpaOptions = {},
+): Promise<SherpaResult[]> {
+  return new SherpaRecognizer(kind, modelDir, opts).transcribeMany(samples16k);
+}

@@ -1,0 +1,54 @@
+"""/usr/bin/python3 -m testgraph KIND --size tiny|full --out DIR  (run from scripts/models)
+
+Writes a model directory laid out like the sherpa-onnx export of KIND, with
+model.onnx, model.int8.onnx and tokens.txt (README.md lists what each holds)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import onnx
+
+from convert.int8 import quantize_model
+
+from . import funasr_nano, nemo_ctc, paraformer, sense_voice, sanm
+from .builder import save
+
+TINY = {
+    "sense-voice": sense_voice.tiny,
+    "funasr-nano-ctc": funasr_nano.tiny,
+    "paraformer": lambda out: paraformer.tiny(out, timestamps=False),
+    "paraformer-ts": lambda out: paraformer.tiny(out, timestamps=True),
+    "nemo-ctc": nemo_ctc.tiny,
+}
+FULL = {
+    "sense-voice": sanm.full_sense_voice,
+}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="testgraph", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("kind", choices=sorted(TINY))
+    ap.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    build = (TINY if args.size == "tiny" else FULL).get(args.kind)
+    if build is None:
+        print(f"testgraph: no full-size graph of {args.kind} (full sizes: {', '.join(sorted(FULL))})", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    os.makedirs(args.out, exist_ok=True)
+    build(args.out)
+    fp32 = os.path.join(args.out, "model.onnx")
+    m, n = quantize_model(onnx.load(fp32), "uint8", per_channel=False)
+    save(m, os.path.join(args.out, "model.int8.onnx"))
+    files = sorted(os.listdir(args.out))
+    sizes = ", ".join(f"{f} {os.path.getsize(os.path.join(args.out, f))}" for f in files)
+    print(f"testgraph {args.kind} ({args.size}) → {args.out}: {sizes}; {n} MatMuls quantized; {time.monotonic() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
