@@ -1,7 +1,10 @@
 /**
  * API keys (`Authorization: Bearer <key>`) and HTTP basic auth for the admin
  * UI. When no key is configured, the first start generates one and keeps it
- * in `<var>/api-key` (mode 0600) so restarts reuse it.
+ * in `<var>/api-key` (mode 0600) so restarts reuse it; the admin password
+ * likewise in `<var>/admin-password`, and it is never an API key. Every
+ * comparison is timing-safe (SHA-256 digests compared with timingSafeEqual,
+ * every key compared on every check).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -16,27 +19,68 @@ export interface LoadedKeys {
 }
 
 export const API_KEY_FILE = 'api-key';
+export const ADMIN_PASSWORD_FILE = 'admin-password';
 
-export async function loadApiKeys(configured: string[], varDir: string): Promise<LoadedKeys> {
-  if (configured.length > 0) return { keys: configured, generated: false };
-  const file = join(varDir, API_KEY_FILE);
+interface StoredSecret {
+  value: string;
+  file: string;
+  generated: boolean;
+}
+
+/**
+ * The secret kept in `<varDir>/<name>` (mode 0600), generated with `make` at
+ * first start. Two processes starting together agree on one (the file is
+ * created exclusively; the loser reads the winner's).
+ */
+async function storedSecret(varDir: string, name: string, make: () => string): Promise<StoredSecret> {
+  const file = join(varDir, name);
   try {
-    const key = (await readFile(file, 'utf8')).trim();
-    if (key.length >= 16) return { keys: [key], file, generated: false };
+    const value = (await readFile(file, 'utf8')).trim();
+    if (value.length >= 16) return { value, file, generated: false };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   await mkdir(varDir, { recursive: true });
-  const key = `vf_${randomBytes(24).toString('base64url')}`;
+  const value = make();
   try {
-    await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    await writeFile(file, `${value}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     // Another process wrote it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { keys: [(await readFile(file, 'utf8')).trim()], file, generated: false };
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { value: (await readFile(file, 'utf8')).trim(), file, generated: false };
     throw err;
   }
   await chmod(file, 0o600);
-  return { keys: [key], file, generated: true };
+  return { value, file, generated: true };
+}
+
+export async function loadApiKeys(configured: string[], varDir: string): Promise<LoadedKeys> {
+  if (configured.length > 0) return { keys: configured, generated: false };
+  const s = await storedSecret(varDir, API_KEY_FILE, () => `vf_${randomBytes(24).toString('base64url')}`);
+  return { keys: [s.value], file: s.file, generated: s.generated };
+}
+
+export interface AdminCredentials {
+  user: string;
+  password: string;
+  /** set when the password came from (or was just written to) `<var>/admin-password` */
+  file?: string;
+  generated: boolean;
+}
+
+/**
+ * Bull Board's password: `VOXFLEET_ADMIN_PASSWORD`, or one generated at first
+ * start into `<varDir>/admin-password` (0600). Never an API key: a tenant's
+ * key must not open the dashboard that shows every tenant's jobs, so a
+ * configured password equal to an API key is refused.
+ */
+export async function loadAdminCredentials(user: string, configured: string, apiKeys: readonly string[], varDir: string): Promise<AdminCredentials> {
+  const creds: AdminCredentials = configured
+    ? { user, password: configured, generated: false }
+    : await storedSecret(varDir, ADMIN_PASSWORD_FILE, () => randomBytes(18).toString('base64url')).then((s) => ({ user, password: s.value, file: s.file, generated: s.generated }));
+  if (apiKeys.some((k) => safeEqual(k, creds.password))) {
+    throw new Error(`the admin password (${creds.file ?? 'VOXFLEET_ADMIN_PASSWORD'}) is one of the API keys: give Bull Board a password of its own`);
+  }
+  return creds;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();

@@ -11,11 +11,13 @@ import { createLogger } from '@voxfleet/config';
 import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis } from '@voxfleet/queue';
 import { BatchStore, JobStore, LocalBlobStore, ResultCache, ResultStore, RetentionLock, cleanupExpired } from '@voxfleet/storage';
 import { routes } from './api/routes.js';
-import { ApiKeyAuth, loadApiKeys, ownerOf, type LoadedKeys } from './auth.js';
+import { ApiKeyAuth, loadAdminCredentials, loadApiKeys, ownerOf, type AdminCredentials, type LoadedKeys } from './auth.js';
 import { callbackSecretForKey } from './batches/callback.js';
 import { BatchService } from './batches/service.js';
 import { EventHub } from './events.js';
 import { createApp } from './http/express.js';
+import { uploadLimits } from './http/guard.js';
+import { createHttpServer } from './http/server.js';
 import { JobService } from './jobs/service.js';
 import { TaskService } from './jobs/tasks.js';
 import { ModelCatalog } from './models.js';
@@ -26,6 +28,8 @@ export interface RunningGateway {
   apiKeys: LoadedKeys;
   adminUser: string;
   adminPassword: string;
+  /** where the admin password came from (`file`, `generated` on first start) */
+  admin: AdminCredentials;
   service: JobService;
   batches: BatchService;
   /** runs retention cleanup now (also runs periodically) */
@@ -37,14 +41,24 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const g = cfg.gateway;
   const prefix = cfg.redis.keyPrefix;
   const retentionSec = cfg.storage.retentionSec;
+  // Credentials first: a refused admin password stops the start before any connection is open.
+  const apiKeys = g.authEnabled ? await loadApiKeys(g.apiKeys, cfg.storage.varDir) : { keys: [], generated: false };
+  const auth = new ApiKeyAuth(apiKeys.keys, g.authEnabled);
+  const admin = await loadAdminCredentials(g.adminUser, g.adminPassword, apiKeys.keys, cfg.storage.varDir);
   // Behind HTTP requests: Redis calls fail fast during an outage (503), they never wait for it.
   const redis = createRedis(cfg.redis, 'gateway', { role: 'client' });
   const subscriber = createRedis(cfg.redis, 'gateway-sub');
   const bull = createRedis(cfg.redis, 'gateway-bull', { role: 'producer' });
   for (const c of [redis, subscriber, bull]) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
 
-  const queue = new TaskQueue(cfg.queue, bull, retentionSec);
   const heartbeats = new Heartbeats(redis, prefix);
+  // One queue per model; a job goes to its model's queue, where only workers holding that model take it.
+  const models = new ModelCatalog({
+    models: cfg.models,
+    heartbeats,
+    queueBase: cfg.queue.name,
+    makeQueue: (name) => new TaskQueue({ ...cfg.queue, name }, bull, retentionSec, { timeoutMs: cfg.redis.commandTimeoutMs }),
+  });
   const events = new FleetEvents(redis, prefix);
   const blobs = new LocalBlobStore(cfg.storage.blobDir);
   const jobs = new JobStore(redis, prefix, retentionSec);
@@ -53,19 +67,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const hub = new EventHub();
   await hub.start(events, subscriber);
 
-  // One queue per model; a job goes to its model's queue, where only workers holding that model take it.
-  const models = new ModelCatalog({
-    models: cfg.models,
-    heartbeats,
-    queueBase: cfg.queue.name,
-    makeQueue: (name) => new TaskQueue({ ...cfg.queue, name }, bull, retentionSec, { timeoutMs: cfg.redis.commandTimeoutMs }),
-  });
-  const apiKeys = g.authEnabled ? await loadApiKeys(g.apiKeys, cfg.storage.varDir) : { keys: [], generated: false };
-  const auth = new ApiKeyAuth(apiKeys.keys, g.authEnabled);
-  const adminPassword = g.adminPassword || apiKeys.keys[0] || '';
-  if (!adminPassword) log.warn('no admin password (auth off and VOXFLEET_ADMIN_PASSWORD unset): Bull Board is unreachable');
 
-  const models = new ModelResolver(heartbeats, queue.name);
   const stats = new FleetStats(redis, prefix);
   const tasks = new TaskService({
     retentionSec,
@@ -92,10 +94,10 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     results,
     queue: (m) => models.queue(m),
     tasks,
+    resolveModel,
     secretFor: (owner) => (g.authEnabled ? (secrets.get(owner) ?? null) : cfg.batch.callbackSecret || null),
     log,
   });
-    resolveModel,
   batches.start();
   const app = createApp({
     routes: routes({
@@ -113,12 +115,19 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     board: models.queues().map((q) => q.bull),
     blobs,
     trustProxy: g.trustProxy,
+    http: cfg.http,
+    uploads: uploadLimits(g.maxUploadBytes, cfg.batch.maxArchiveBytes),
   });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(g.port, g.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  // Header and request timeouts from config; a stalled upload body is cut by the body timeout (http/guard.ts).
+  const server: Server = createHttpServer(app, cfg.http);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(g.port, g.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
-  server.requestTimeout = 0; // large uploads may take long; idle sockets still time out
   const port = (server.address() as AddressInfo).port;
   const host = g.host.includes(':') ? `[${g.host}]` : g.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
@@ -154,5 +163,5 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
       await Promise.all([redis, subscriber, bull].map((c) => c.quit().catch(() => undefined)));
     })());
 
-  return { url, port, apiKeys, adminUser: g.adminUser, adminPassword, service, batches, cleanup, close };
+  return { url, port, apiKeys, adminUser: g.adminUser, adminPassword: admin.password, admin, service, batches, cleanup, close };
 }

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   if (!cfg.gateway.authEnabled) log.warn('API authentication is OFF (allowed because the gateway binds to loopback)');
   else if (gw.apiKeys.generated) log.info(`generated an API key and stored it in ${gw.apiKeys.file} (mode 0600)`, { apiKey: gw.apiKeys.keys[0] });
   else if (gw.apiKeys.file) log.info(`using the API key stored in ${gw.apiKeys.file}`);
-  log.info(`Bull Board: ${gw.url}/admin/queues (user "${gw.adminUser}", password = ${cfg.gateway.adminPassword ? 'VOXFLEET_ADMIN_PASSWORD' : 'the API key'})`);
+  if (gw.admin.generated) log.info(`generated the Bull Board admin password and stored it in ${gw.admin.file} (mode 0600)`, { adminPassword: gw.admin.password });
+  log.info(`Bull Board: ${gw.url}/admin/queues (user "${gw.adminUser}", password ${gw.admin.file ? `in ${gw.admin.file}` : 'VOXFLEET_ADMIN_PASSWORD'})`);
   lifecycle.running({ stop: () => gw.close(), timeoutMs: cfg.gateway.drainTimeoutMs });
 }
 

@@ -3,7 +3,7 @@ export type { AudioErrorCode, AudioErrorOptions } from './errors.js';
 export { resolveFfmpegPath, ffmpegPathFromEnv, bundledFfmpegPath, normalizeFfmpegPath, FFMPEG_PATH_ENV } from './ffmpeg.js';
 export { decodeFile, decodeBuffer, decodeStream } from './decode.js';
 export { probe } from './probe.js';
-export { parseWav, parseWavHeader, wavFramesToMono } from './wav.js';
+export { parseWav, parseWavHeader, wavFramesToMono, checkWavComplete, InvalidWavError } from './wav.js';
 export type { WavAudio, WavHeader, WavSampleFormat } from './wav.js';
 export { ALLOWED_DEMUXERS } from './ffmpeg-job.js';
 export { SAMPLE_RATE } from './types.js';

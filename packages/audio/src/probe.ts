@@ -12,7 +12,7 @@ import { checkLocalPath, checkOptions, localFileSize } from './input.js';
 import { decodeStream } from './decode.js';
 import { bytesToStream, checkHeaderDuration, readFileWavHeader, tryWavHeader } from './source.js';
 import { SAMPLE_RATE, type AudioInfo, type DecodeOptions } from './types.js';
-import type { WavHeader } from './wav.js';
+import { checkWavComplete, type WavHeader } from './wav.js';
 
 function wavInfo(header: WavHeader): AudioInfo {
   return {
@@ -66,6 +66,7 @@ export async function probe(input: string | Uint8Array, opts: DecodeOptions = {}
     }
 
     if (header !== undefined) {
+      checkWavComplete(header); // a truncated WAV is refused here; the decoders would read what there is
       checkHeaderDuration(header, opts);
       return wavInfo(header);
     }

@@ -8,7 +8,7 @@ import { AudioError, tooLongError } from './errors.js';
 import type { FfmpegInput } from './ffmpeg-job.js';
 import { checkLocalPath, isReadableInput, localFileSize } from './input.js';
 import { SAMPLE_RATE, type AudioInput, type DecodeOptions } from './types.js';
-import { looksLikeWav, parseWavHeader, type WavHeader } from './wav.js';
+import { InvalidWavError, looksLikeWav, parseWavHeader, type WavHeader } from './wav.js';
 
 /** Enough for the header of any ordinary WAV file; longer headers go through ffmpeg. */
 const WAV_HEADER_PREFIX = 64 * 1024;
@@ -33,12 +33,13 @@ export interface FfmpegSource {
 
 export type Source = WavSource | FfmpegSource;
 
-/** Header of a WAV input, or undefined when it is not a WAV the in-process reader handles. */
+/** Header of a WAV input, or undefined when it is not a WAV the in-process reader handles; throws InvalidWavError for an impossible one. */
 export function tryWavHeader(prefix: Uint8Array, totalSize: number): WavHeader | undefined {
   if (!looksLikeWav(prefix)) return undefined;
   try {
     return parseWavHeader(prefix, totalSize);
-  } catch {
+  } catch (err) {
+    if (err instanceof InvalidWavError) throw err; // impossible values: nothing to hand to ffmpeg
     return undefined; // malformed or exotic: let ffmpeg have a go
   }
 }

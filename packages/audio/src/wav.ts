@@ -8,9 +8,26 @@
  * the bytes actually present, so a header can never make us read past the input.
  * Malformed headers raise AudioError('undecodable'); other codecs (ADPCM, µ-law …),
  * RF64 and big-endian RIFX raise AudioError('unsupported') — the decoders then hand
- * the input to ffmpeg instead.
+ * the input to ffmpeg instead. A PCM/float header with impossible values (channels,
+ * sample rate, bits or block align out of range or inconsistent) raises
+ * {@link InvalidWavError}, which is final: no decoder is tried after it, since
+ * whatever one made of such a header would be garbage or nothing.
+ * {@link checkWavComplete} refuses a file whose data chunk is shorter than it
+ * declares (what the upload probe checks; the decoders clamp).
  */
 import { AudioError } from './errors.js';
+
+/** Bounds of a plausible PCM/float WAV (ffmpeg's own sanity limit on channels is 512, `FF_SANE_NB_CHANNELS`). */
+export const WAV_MAX_CHANNELS = 512;
+export const WAV_MIN_SAMPLE_RATE = 1000;
+export const WAV_MAX_SAMPLE_RATE = 768_000;
+
+/** A WAV header no decoder should try: undecodable, and final (the probe answers it instead of trying ffmpeg). */
+export class InvalidWavError extends AudioError {
+  constructor(reason: string) {
+    super('undecodable', `invalid WAV header: ${reason}`);
+  }
+}
 
 export type WavSampleFormat = 'u8' | 's16' | 's24' | 's32' | 'f32' | 'f64';
 
@@ -30,6 +47,8 @@ export interface WavHeader {
   dataOffset: number;
   /** Bytes of sample data actually available (after clamping). */
   dataBytes: number;
+  /** Bytes the data chunk declares; null for the "unknown length" sizes 0 / 0xFFFFFFFF. */
+  declaredDataBytes: number | null;
   /** Complete frames available. */
   frames: number;
   durationSec: number;
@@ -105,15 +124,23 @@ function parseFmt(bytes: Uint8Array, offset: number, size: number): FmtInfo {
   if (tag !== FORMAT_PCM && tag !== FORMAT_FLOAT) {
     throw new AudioError('unsupported', `WAV codec 0x${tag.toString(16).padStart(4, '0')} is not plain PCM or float`);
   }
-  if (channels === 0) throw malformed('zero channels');
-  if (sampleRate === 0) throw malformed('zero sample rate');
-  if (bitsPerSample === 0) throw malformed('zero bits per sample');
+  if (channels === 0) throw new InvalidWavError('zero channels');
+  if (channels > WAV_MAX_CHANNELS) throw new InvalidWavError(`${channels} channels (at most ${WAV_MAX_CHANNELS})`);
+  if (sampleRate === 0) throw new InvalidWavError('zero sample rate');
+  if (sampleRate < WAV_MIN_SAMPLE_RATE || sampleRate > WAV_MAX_SAMPLE_RATE) {
+    throw new InvalidWavError(`sample rate ${sampleRate} Hz (${WAV_MIN_SAMPLE_RATE}–${WAV_MAX_SAMPLE_RATE} Hz)`);
+  }
+  if (bitsPerSample === 0) throw new InvalidWavError('zero bits per sample');
+  if (bitsPerSample > 64) throw new InvalidWavError(`${bitsPerSample} bits per sample (at most 64)`);
 
-  // Container width: trust blockAlign when it is consistent (it covers 24-in-32 layouts),
-  // otherwise derive it from bitsPerSample.
-  const fromAlign = declaredAlign % channels === 0 ? declaredAlign / channels : 0;
+  // Container width from blockAlign: whole samples of bitsPerSample rounded up to bytes
+  // (or 24 bits in 32-bit containers, a layout some writers use without WAVE_FORMAT_EXTENSIBLE).
   const fromBits = Math.ceil(bitsPerSample / 8);
-  const width = fromAlign >= fromBits && fromAlign <= 8 ? fromAlign : fromBits;
+  const fromAlign = declaredAlign % channels === 0 ? declaredAlign / channels : 0;
+  if (fromAlign !== fromBits && !(fromBits === 3 && fromAlign === 4)) {
+    throw new InvalidWavError(`block align ${declaredAlign} does not match ${channels} channel(s) of ${bitsPerSample}-bit samples (expected ${channels * fromBits})`);
+  }
+  const width = fromAlign;
 
   let sampleFormat: WavSampleFormat | undefined;
   if (tag === FORMAT_PCM) {
@@ -140,7 +167,7 @@ export function parseWavHeader(bytes: Uint8Array, totalSize: number = bytes.byte
 
   const dv = view(bytes);
   let fmt: FmtInfo | undefined;
-  let data: { offset: number; bytes: number } | undefined;
+  let data: { offset: number; bytes: number; declared: number | null } | undefined;
   let pos = 12;
 
   for (let n = 0; n < MAX_CHUNKS && (fmt === undefined || data === undefined); n++) {
@@ -152,7 +179,7 @@ export function parseWavHeader(bytes: Uint8Array, totalSize: number = bytes.byte
     if (id === 'data' && data === undefined) {
       const available = Math.max(0, totalSize - body);
       const unknown = size === 0 || size === UNKNOWN_SIZE;
-      data = { offset: body, bytes: unknown ? available : Math.min(size, available) };
+      data = { offset: body, bytes: unknown ? available : Math.min(size, available), declared: unknown ? null : size };
       if (unknown) break; // runs to end of file: no chunk can follow
     } else if (id === 'fmt ' && fmt === undefined) {
       if (body + size > bytes.byteLength && body + 16 > bytes.byteLength) throw malformed('truncated fmt chunk');
@@ -170,9 +197,22 @@ export function parseWavHeader(bytes: Uint8Array, totalSize: number = bytes.byte
     codec: CODEC_NAMES[fmt.sampleFormat],
     dataOffset: data.offset,
     dataBytes: data.bytes,
+    declaredDataBytes: data.declared,
     frames,
     durationSec: frames / fmt.sampleRate,
   };
+}
+
+/**
+ * Refuses a WAV whose data chunk holds less than it declares (by a frame or
+ * more): a truncated upload. The decoders read such a file up to its end; an
+ * upload is better refused than transcribed in part without a word.
+ */
+export function checkWavComplete(header: WavHeader): void {
+  const declared = header.declaredDataBytes;
+  if (declared !== null && declared - header.dataBytes >= header.blockAlign) {
+    throw new InvalidWavError(`the data chunk declares ${declared} bytes but the file holds ${header.dataBytes} (truncated?)`);
+  }
 }
 
 type SampleReader = (dv: DataView, offset: number) => number;

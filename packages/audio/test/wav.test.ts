@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AudioError, parseWav, parseWavHeader } from '../src/index.js';
+import { AudioError, InvalidWavError, checkWavComplete, parseWav, parseWavHeader, probe } from '../src/index.js';
 import { makeWav, type TestSampleFormat } from './helpers.js';
 
 const ramp = (n: number, scale = 0.9): number[] => Array.from({ length: n }, (_, i) => scale * Math.sin(i / 7));
@@ -181,5 +181,62 @@ describe('parseWav: bad input raises typed errors, never crashes', () => {
       for (let k = 0; k < flips; k++) bytes[Math.floor(rand() * Math.min(bytes.length, 80))] = Math.floor(rand() * 256);
       codeOf(() => parseWav(bytes));
     }
+  });
+});
+
+describe('absurd headers are refused, and final (no fallback to ffmpeg)', () => {
+  const good = makeWav({ sampleRate: 16000, channels: 1, format: 's16', samples: ramp(4000) });
+  /** `good` with fmt fields overwritten: channels (22), rate (24), block align (32), bits (34). */
+  function patched(f: { channels?: number; rate?: number; align?: number; bits?: number }): Uint8Array {
+    const b = good.slice();
+    const dv = new DataView(b.buffer);
+    if (f.channels !== undefined) dv.setUint16(22, f.channels, true);
+    if (f.rate !== undefined) dv.setUint32(24, f.rate, true);
+    if (f.align !== undefined) dv.setUint16(32, f.align, true);
+    if (f.bits !== undefined) dv.setUint16(34, f.bits, true);
+    return b;
+  }
+  const cases: Array<[string, Uint8Array, RegExp]> = [
+    ['65 535 channels', patched({ channels: 65535, align: 2 }), /65535 channels/],
+    ['65 535 channels, consistent block align', patched({ channels: 65535, align: (65535 * 2) & 0xffff }), /65535 channels/],
+    ['sample rate 0', patched({ rate: 0 }), /zero sample rate/],
+    ['sample rate 1 Hz', patched({ rate: 1 }), /sample rate 1 Hz/],
+    ['sample rate 4 GHz', patched({ rate: 4_000_000_000 }), /sample rate 4000000000 Hz/],
+    ['block align 3 for 16-bit mono', patched({ align: 3 }), /block align 3/],
+    ['block align 0', patched({ align: 0 }), /block align 0/],
+    ['0 bits per sample', patched({ bits: 0 }), /zero bits/],
+    ['65 bits per sample', patched({ bits: 65, align: 9 }), /65 bits/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    it(`${what}: InvalidWavError from the parser and from probe`, async () => {
+      expect(() => parseWavHeader(bytes)).toThrow(InvalidWavError);
+      const err = await probe(bytes).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(InvalidWavError);
+      expect((err as AudioError).code).toBe('undecodable');
+      expect((err as Error).message).toMatch(message);
+    });
+  }
+
+  it('24 bits in 32-bit containers without WAVE_FORMAT_EXTENSIBLE is still read', () => {
+    const b = makeWav({ sampleRate: 16000, channels: 2, format: 's32', samples: ramp(20) });
+    new DataView(b.buffer).setUint16(34, 24, true);
+    expect(parseWav(b)).toMatchObject({ sampleFormat: 's32', frames: 10 });
+  });
+
+  it('a data chunk shorter than declared is refused by checkWavComplete and probe, read up to its end by the decoder', async () => {
+    const cut = good.subarray(0, good.length - 100);
+    const header = parseWavHeader(cut);
+    expect(header).toMatchObject({ declaredDataBytes: 8000, dataBytes: 7900 });
+    expect(() => checkWavComplete(header)).toThrow(/declares 8000 bytes but the file holds 7900/);
+    await expect(probe(cut)).rejects.toBeInstanceOf(InvalidWavError);
+    expect(parseWav(cut).frames).toBe(3950);
+    // Less than a frame missing (a writer's off-by-one) and the unknown-length sizes pass.
+    expect(() => checkWavComplete(parseWavHeader(good.subarray(0, good.length - 1)))).not.toThrow();
+    const streamed = makeWav({ sampleRate: 16000, channels: 1, format: 's16', samples: ramp(50), dataSize: 0xffffffff });
+    expect(parseWavHeader(streamed).declaredDataBytes).toBeNull();
+    expect(() => checkWavComplete(parseWavHeader(streamed))).not.toThrow();
   });
 });

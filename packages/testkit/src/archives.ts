@@ -1,9 +1,10 @@
 /**
  * Builds archives for the tests, in memory (small) or streamed to a file:
  * zips with yazl, tars with tar-stream (+ gzip). Hostile variants are made
- * here too — links, `..` paths, bombs — never committed as binaries.
+ * here too — links, `..` paths, bombs, zips whose entries overlap — never
+ * committed as binaries.
  */
-import { gzipSync } from 'node:zlib';
+import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
@@ -70,4 +71,98 @@ export async function unzip(buf: Buffer): Promise<Map<string, Buffer>> {
   }
   zip.close();
   return out;
+}
+
+export interface OverlapOptions {
+  /** central-directory entries (each `clip-<i>.wav`) */
+  entries: number;
+  /** the bytes every entry inflates to (`shared`), or the kernel at the end of the chain (`chained`) */
+  kernel: Uint8Array;
+  /**
+   * `shared`: every entry points at the one local header and its deflate
+   * stream (the 500-entries-one-stream attack); `chained`: each entry has a
+   * local header of its own, but its stored data runs on over the next
+   * entries' headers to the end of the kernel (the overlap of David Fifield's
+   * "A better zip bomb", with stored instead of quoting deflate blocks)
+   */
+  layout: 'shared' | 'chained';
+}
+
+const LOCAL_HEADER = 30;
+const CENTRAL_HEADER = 46;
+
+function localHeader(name: Buffer, method: number, crc: number, compressed: number, size: number): Buffer {
+  const h = Buffer.alloc(LOCAL_HEADER);
+  h.writeUInt32LE(0x04034b50, 0);
+  h.writeUInt16LE(20, 4); // version needed
+  h.writeUInt16LE(0x0800, 6); // UTF-8 names
+  h.writeUInt16LE(method, 8);
+  h.writeUInt32LE(crc >>> 0, 14);
+  h.writeUInt32LE(compressed, 18);
+  h.writeUInt32LE(size, 22);
+  h.writeUInt16LE(name.length, 26);
+  return Buffer.concat([h, name]);
+}
+
+function centralHeader(name: Buffer, method: number, crc: number, compressed: number, size: number, offset: number): Buffer {
+  const h = Buffer.alloc(CENTRAL_HEADER);
+  h.writeUInt32LE(0x02014b50, 0);
+  h.writeUInt16LE(20, 4); // made by (MS-DOS attributes)
+  h.writeUInt16LE(20, 6);
+  h.writeUInt16LE(0x0800, 8);
+  h.writeUInt16LE(method, 10);
+  h.writeUInt32LE(crc >>> 0, 16);
+  h.writeUInt32LE(compressed, 20);
+  h.writeUInt32LE(size, 24);
+  h.writeUInt16LE(name.length, 28);
+  h.writeUInt32LE(offset, 42);
+  return Buffer.concat([h, name]);
+}
+
+function endOfCentralDirectory(count: number, cdBytes: number, cdOffset: number): Buffer {
+  const e = Buffer.alloc(22);
+  e.writeUInt32LE(0x06054b50, 0);
+  e.writeUInt16LE(count, 8);
+  e.writeUInt16LE(count, 10);
+  e.writeUInt32LE(cdBytes, 12);
+  e.writeUInt32LE(cdOffset, 16);
+  return e;
+}
+
+/**
+ * A zip whose entries overlap in the file (every entry reads as valid on its
+ * own; together they inflate to `entries` × the kernel from one copy of it).
+ */
+export function overlappingZip(o: OverlapOptions): Buffer {
+  if (o.entries < 2 || o.entries > 0xffff) throw new Error('overlappingZip: 2 to 65535 entries');
+  const kernel = toBuf(o.kernel);
+  const names = Array.from({ length: o.entries }, (_, i) => Buffer.from(`clip-${i}.wav`));
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  if (o.layout === 'shared') {
+    const data = deflateRawSync(kernel);
+    const crc = crc32(kernel);
+    parts.push(localHeader(names[0]!, 8, crc, data.length, kernel.length), data);
+    for (const name of names) central.push(centralHeader(name, 8, crc, data.length, kernel.length, 0));
+  } else {
+    // Entry i's stored data: the local headers of entries i+1 … n-1, then the kernel.
+    const headers: Buffer[] = new Array<Buffer>(o.entries);
+    let tail = kernel;
+    for (let i = o.entries - 1; i >= 0; i--) {
+      headers[i] = localHeader(names[i]!, 0, crc32(tail), tail.length, tail.length);
+      tail = Buffer.concat([headers[i]!, tail]);
+    }
+    let offset = 0;
+    for (let i = 0; i < o.entries; i++) {
+      const h = headers[i]!;
+      const span = tail.length - offset - h.length;
+      const data = tail.subarray(offset + h.length);
+      central.push(centralHeader(names[i]!, 0, crc32(data), span, span, offset));
+      offset += h.length;
+    }
+    parts.push(tail);
+  }
+  const body = Buffer.concat(parts);
+  const cd = Buffer.concat(central);
+  return Buffer.concat([body, cd, endOfCentralDirectory(o.entries, cd.length, body.length)]);
 }

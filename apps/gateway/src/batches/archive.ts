@@ -7,15 +7,22 @@
  *   a sequential read, through zlib for tgz) and hands out each entry's bytes
  *   as an async iterable, read on demand and never whole into memory.
  * - `EntryGuard` enforces the limits while the bytes stream: per-entry size,
- *   total uncompressed size, and the compression-ratio bomb guard (per entry
+ *   total uncompressed size, the compression-ratio bomb guard (per entry
  *   for zip, over the whole gzip stream for tgz, where entries share one
- *   compressed stream).
+ *   compressed stream), and the archive-wide inflation budget: all entries
+ *   together may not produce more than `maxRatio` × the archive's own size
+ *   (at least `ratioMinBytes`).
+ * - zip, before any entry is inflated: entries whose bytes overlap in the
+ *   file are refused (the construction of David Fifield's "A better zip
+ *   bomb", where many central-directory entries share one compressed stream,
+ *   each under the ratio limit), and so are declared sizes over the total
+ *   limit or the inflation budget.
  * - `checkEntryName` rejects absolute paths and `..` traversal.
  *
  * Errors are ApiErrors with stable codes; a damaged archive is `corrupt_archive`.
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
@@ -105,10 +112,25 @@ export function checkEntryName(name: string): string {
 export class ArchiveBudget {
   totalBytes = 0;
   compressedIn = 0;
+  /** size of the archive file (set by readEntries) */
+  archiveBytes = 0;
   constructor(
     readonly limits: ArchiveLimits,
     readonly format: ArchiveFormat,
   ) {}
+
+  /** Most bytes all entries together may inflate to: `maxRatio` × the archive's size, at least `ratioMinBytes`. */
+  get maxInflatedBytes(): number {
+    return Math.max(this.limits.maxRatio * this.archiveBytes, this.limits.ratioMinBytes);
+  }
+
+  inflationError(): ApiError {
+    return new ApiError(
+      422,
+      'archive_bomb',
+      `the archive's entries expand to more than ${this.limits.maxRatio}× the archive's own ${this.archiveBytes} bytes (a compression bomb?)`,
+    );
+  }
 }
 
 /**
@@ -134,9 +156,8 @@ export class EntryGuard {
     if (this.bytes > limits.maxEntryBytes) {
       throw new ApiError(413, 'entry_too_large', `entry "${this.path}" is larger than the per-file limit of ${limits.maxEntryBytes} bytes`);
     }
-    if (this.budget.totalBytes > limits.maxTotalBytes) {
-      throw new ApiError(413, 'archive_too_large_uncompressed', `the archive expands to more than the limit of ${limits.maxTotalBytes} bytes`);
-    }
+    if (this.budget.totalBytes > limits.maxTotalBytes) throw totalTooLarge(limits);
+    if (this.budget.totalBytes > this.budget.maxInflatedBytes) throw this.budget.inflationError();
     if (this.compressedSize !== undefined) {
       if (this.bytes > limits.ratioMinBytes && this.bytes / Math.max(1, this.compressedSize) > limits.maxRatio) {
         throw new ApiError(422, 'compression_bomb', `entry "${this.path}" expands more than ${limits.maxRatio}× (a compression bomb?)`);
@@ -162,6 +183,10 @@ export class EntryGuard {
       yield chunk;
     }
   }
+}
+
+function totalTooLarge(limits: ArchiveLimits): ApiError {
+  return new ApiError(413, 'archive_too_large_uncompressed', `the archive expands to more than the limit of ${limits.maxTotalBytes} bytes`);
 }
 
 /** Counts bytes read from the file (compressed side of a tgz). */
@@ -192,7 +217,67 @@ function zipKind(entry: yauzl.Entry, name: string): EntryKind {
   return 'file';
 }
 
-async function* zipEntries(path: string): AsyncGenerator<RawEntry> {
+function nextZipEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | null> {
+  return new Promise<yauzl.Entry | null>((resolve, reject) => {
+    const onEntry = (e: yauzl.Entry): void => {
+      cleanup();
+      resolve(e);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(null);
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(corrupt(err));
+    };
+    const cleanup = (): void => {
+      zip.off('entry', onEntry);
+      zip.off('end', onEnd);
+      zip.off('error', onError);
+    };
+    zip.on('entry', onEntry);
+    zip.on('end', onEnd);
+    zip.on('error', onError);
+    zip.readEntry();
+  });
+}
+
+const zipName = (entry: yauzl.Entry): string => yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+
+/**
+ * The checks of a zip's layout, from its headers, before any entry is
+ * inflated: each entry's bytes (local header, name, extra field, compressed
+ * data) must lie apart from every other entry's, and the declared sizes must
+ * fit the total limit and the inflation budget.
+ */
+async function checkZipLayout(zip: yauzl.ZipFile, entries: readonly yauzl.Entry[], budget: ArchiveBudget): Promise<void> {
+  const spans: Array<{ start: number; end: number; entry: yauzl.Entry }> = [];
+  let declared = 0;
+  for (const entry of entries) {
+    const header = await new Promise<{ fileDataStart: number }>((resolve, reject) =>
+      zip.readLocalFileHeader(entry, { minimal: true }, (err, h) => (err ? reject(corrupt(err)) : resolve(h))),
+    );
+    spans.push({ start: entry.relativeOffsetOfLocalHeader, end: header.fileDataStart + entry.compressedSize, entry });
+    declared += entry.uncompressedSize;
+  }
+  spans.sort((a, b) => a.start - b.start);
+  for (let i = 1; i < spans.length; i++) {
+    const prev = spans[i - 1]!;
+    const cur = spans[i]!;
+    if (cur.start < prev.end) {
+      throw new ApiError(
+        422,
+        'overlapping_entries',
+        `zip entries "${zipName(prev.entry)}" and "${zipName(cur.entry)}" overlap in the file (entries sharing their compressed data: a zip bomb?)`,
+      );
+    }
+  }
+  if (declared > budget.limits.maxTotalBytes) throw totalTooLarge(budget.limits);
+  if (declared > budget.maxInflatedBytes) throw budget.inflationError();
+}
+
+async function* zipEntries(path: string, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
   let zip: yauzl.ZipFile;
   try {
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
@@ -204,32 +289,13 @@ async function* zipEntries(path: string): AsyncGenerator<RawEntry> {
     throw corrupt(err);
   }
   try {
-    for (let index = 0; ; index++) {
-      const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
-        const onEntry = (e: yauzl.Entry): void => {
-          cleanup();
-          resolve(e);
-        };
-        const onEnd = (): void => {
-          cleanup();
-          resolve(null);
-        };
-        const onError = (err: Error): void => {
-          cleanup();
-          reject(corrupt(err));
-        };
-        const cleanup = (): void => {
-          zip.off('entry', onEntry);
-          zip.off('end', onEnd);
-          zip.off('error', onError);
-        };
-        zip.on('entry', onEntry);
-        zip.on('end', onEnd);
-        zip.on('error', onError);
-        zip.readEntry();
-      });
-      if (!entry) return;
-      const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+    budget.archiveBytes = zip.fileSize;
+    // The whole central directory first (one past the entry limit at most: the caller refuses that many).
+    const entries: yauzl.Entry[] = [];
+    for (let e = await nextZipEntry(zip); e; e = entries.length > budget.limits.maxEntries ? null : await nextZipEntry(zip)) entries.push(e);
+    if (entries.length <= budget.limits.maxEntries) await checkZipLayout(zip, entries, budget);
+    for (const [index, entry] of entries.entries()) {
+      const name = zipName(entry);
       const unreadable = entry.isEncrypted() ? 'encrypted entry' : !entry.canDecodeFileData() ? `unsupported compression method ${entry.compressionMethod}` : undefined;
       let opened: Readable | undefined;
       yield {
@@ -281,6 +347,7 @@ function tarKind(type: string | null | undefined): EntryKind {
 }
 
 async function* tarEntries(path: string, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
+  budget.archiveBytes = (await stat(path)).size;
   const file = createReadStream(path, { highWaterMark: budget.format === 'tgz' ? TGZ_READ_CHUNK : 256 * 1024 });
   const extract = tar.extract();
   const errored = (err: Error): void => {
@@ -328,5 +395,5 @@ async function* tarEntries(path: string, budget: ArchiveBudget): AsyncGenerator<
 
 /** The entries of a stored archive, in order. Stop early with `return()` (for-await `break`). */
 export function readEntries(path: string, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
-  return budget.format === 'zip' ? zipEntries(path) : tarEntries(path, budget);
+  return budget.format === 'zip' ? zipEntries(path, budget) : tarEntries(path, budget);
 }

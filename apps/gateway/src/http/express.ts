@@ -1,18 +1,21 @@
 /**
  * The Express adapter: mounts the routes table (api/routes.ts) — the API
- * key checked before a body is read, the request handed to its handler as
- * an ApiRequest, the reply written back — plus Bull Board, and turns every
- * error into `{"error":{"code","message"}}` with its status.
+ * key, the failed-auth throttle and (uploads) the declared size and the
+ * upload rate checked before a body is read (guard.ts), the request handed
+ * to its handler as an ApiRequest, the reply written back — plus Bull Board,
+ * and turns every error into `{"error":{"code","message"}}` with its status.
  */
 import { pipeline } from 'node:stream/promises';
+import type { HttpConfig } from '@voxfleet/config';
 import type { BlobStore } from '@voxfleet/storage';
 import type { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ApiReply, ApiRequest, Route } from '../api/types.js';
 import type { ApiKeyAuth } from '../auth.js';
 import { ApiError, unavailableError } from '../errors.js';
-import { drain, parseUpload } from './upload.js';
+import { parseUpload } from './upload.js';
 import { mountAdmin } from './admin.js';
+import { RequestGuard, type UploadLimit } from './guard.js';
 import { storeRawBody } from './raw-body.js';
 
 export interface AppDeps {
@@ -23,13 +26,17 @@ export interface AppDeps {
   board: Queue[];
   blobs: BlobStore;
   trustProxy: boolean;
+  /** timeouts and rate limits */
+  http: HttpConfig;
+  /** the upload routes (POST) by path, with their body limits */
+  uploads: Record<string, UploadLimit>;
 }
 
 function sendError(res: Response, err: ApiError): void {
   res.set(err.headers).status(err.status).json(err.toBody());
 }
 
-function apiRequest(req: Request, res: Response, owner: string, blobs: BlobStore): ApiRequest {
+function apiRequest(req: Request, res: Response, owner: string, blobs: BlobStore, guard: RequestGuard): ApiRequest {
   const gone = new AbortController();
   res.on('close', () => gone.abort());
   return {
@@ -39,9 +46,9 @@ function apiRequest(req: Request, res: Response, owner: string, blobs: BlobStore
     header: (name) => req.get(name),
     signal: gone.signal,
     multipart: /^multipart\/form-data/i.test(req.headers['content-type'] ?? ''),
-    upload: (maxBytes) => parseUpload(req, blobs, maxBytes),
-    rawBody: (maxBytes) => storeRawBody(req, blobs, maxBytes),
-    discardBody: () => drain(req),
+    upload: (maxBytes) => guard.readBody(req, res, (signal) => parseUpload(req, blobs, maxBytes, { signal })),
+    rawBody: (maxBytes) => guard.readBody(req, res, (signal) => storeRawBody(req, blobs, maxBytes, { signal })),
+    discardBody: () => guard.refuse(req, res),
   };
 }
 
@@ -69,25 +76,27 @@ export function createApp(d: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', d.trustProxy);
-  mountAdmin(app, d.board, d.admin);
+  const guard = new RequestGuard(d.http, d.auth);
+  mountAdmin(app, d.board, d.admin, guard);
 
   for (const route of d.routes) {
     const method = route.method.toLowerCase() as 'get' | 'post' | 'delete';
+    const upload = route.method === 'POST' ? d.uploads[route.path] : undefined;
     app[method](route.path, async (req: Request, res: Response) => {
       let owner = '';
-      if (route.auth === 'tenant') {
-        try {
-          owner = d.auth.check(req.headers.authorization);
-        } catch (err) {
-          await drain(req);
-          throw err;
-        }
+      try {
+        if (route.auth === 'tenant') owner = guard.tenant(req);
+        if (upload) guard.admitUpload(req, owner, upload);
+      } catch (err) {
+        await guard.refuse(req, res);
+        throw err;
       }
-      await send(res, await route.handler(apiRequest(req, res, owner, d.blobs)));
+      await send(res, await route.handler(apiRequest(req, res, owner, d.blobs, guard)));
     });
   }
 
-  app.use((_req, res) => {
+  app.use(async (req: Request, res: Response) => {
+    await guard.refuse(req, res);
     sendError(res, new ApiError(404, 'not_found', 'no such endpoint'));
   });
 
