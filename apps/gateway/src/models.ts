@@ -107,6 +107,23 @@ export class ModelCatalog {
     return this.d.heartbeats.servedModel(this.queue(name).name, await this.workers());
   }
 
+  /**
+   * 400 when the live workers of `name` say they cannot honour a job's
+   * options: a language outside the model's, or ITN for a model without it.
+   * (With no live worker nothing is known yet: the options are accepted.)
+   */
+  async checkOptions(name: string, options: { language: string | null; itn: boolean | null }): Promise<void> {
+    const held = (await this.held()).get(name) ?? [];
+    const model = held[0];
+    if (!model?.options) return;
+    if (options.language !== null && model.options.language && !model.languages.includes(options.language)) {
+      throw new ApiError(400, 'unsupported_language', `model ${name} does not know language "${options.language}"; it takes ${model.languages.join(', ')}`);
+    }
+    if (options.itn !== null && !model.options.itn) {
+      throw new ApiError(400, 'unsupported_option', `model ${name} has no inverse text normalisation (itn); leave the option out`);
+    }
+  }
+
   /** True when a live, ready worker holds `name` (any model when `name` is absent). */
   async ready(name?: string): Promise<boolean> {
     return (await this.workers()).some((w) => w.status === 'ready' && w.models.some((m) => name === undefined || m.name === name));

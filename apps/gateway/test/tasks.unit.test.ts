@@ -70,7 +70,7 @@ function stubs() {
 const keyOf = (cacheKey: string) => ({ cacheKey, modelName: 'm', scope: 'o', model: MODEL });
 
 function snapshot(id: string, state: TaskSnapshot['state'], extra: Partial<TaskSnapshot> = {}): TaskSnapshot {
-  const data = { v: 2 as const, cacheScope: 'o', blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2.5, language: null, modelId: MODEL.id, modelName: MODEL.name, cacheKey: 'c'.repeat(40), submittedAt: 1 };
+  const data = { v: 2 as const, itn: null, cacheScope: 'o', blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2.5, language: null, modelId: MODEL.id, modelName: MODEL.name, cacheKey: 'c'.repeat(40), submittedAt: 1 };
   return { id, data, state, progress: 0, processedOn: null, finishedOn: null, failedReason: null, ...extra };
 }
 
@@ -134,6 +134,7 @@ describe('task module', () => {
       filename: 'a.wav',
       durationSec: 1.235,
       language: null,
+      itn: null,
       modelId: MODEL.id,
       modelName: 'm',
       cacheKey: r.cacheKey,

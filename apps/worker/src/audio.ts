@@ -4,14 +4,14 @@
  * piece) over the shared micro-batcher, so the pieces of every job this
  * worker holds share batches. Reports what the processor records.
  */
-import type { Transcript } from '@voxfleet/asr';
+import type { Transcript, UtteranceOptions } from '@voxfleet/asr';
 import { transcribeLong, type LongProgress } from '@voxfleet/segmenter';
 import type { Batched } from './batcher.js';
 import type { AudioRun, TranscribeAudio } from './processor.js';
 
 export interface LongAudioOptions {
-  /** the micro-batcher: one piece in (ownership passes), its transcript out */
-  submit: (samples: Float32Array, signal: AbortSignal) => Promise<Batched<Transcript>>;
+  /** the micro-batcher: one piece in (ownership passes) with its job's options, its transcript out */
+  submit: (samples: Float32Array, options: UtteranceOptions, signal: AbortSignal) => Promise<Batched<Transcript>>;
   maxAudioSec: number;
   decodeTimeoutMs: number;
   /** audio up to this long is transcribed whole; longer audio is cut at pauses into pieces of at most this */
@@ -28,14 +28,29 @@ export function progressPercent(p: LongProgress, durationSec: number): number {
   return Math.min(95, 5 + Math.floor((90 * p.segmentsDone) / Math.max(1, expected)));
 }
 
+/** What a model detected (SenseVoice's language, emotion and event tags): the most frequent over the pieces. */
+export function tagsOf(pieces: (Transcript & { language?: string; emotion?: string; event?: string })[]): AudioRun['tags'] {
+  const top = (key: 'language' | 'emotion' | 'event'): string | undefined => {
+    const n = new Map<string, number>();
+    for (const p of pieces) if (p[key]) n.set(p[key]!, (n.get(p[key]!) ?? 0) + 1);
+    return [...n].sort((a, b) => b[1] - a[1])[0]?.[0];
+  };
+  const out: AudioRun['tags'] = {};
+  for (const key of ['language', 'emotion', 'event'] as const) {
+    const v = top(key);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
 export function longAudio(o: LongAudioOptions): TranscribeAudio {
-  return async (input, { durationSec, signal, onProgress }) => {
+  return async (input, { durationSec, signal, onProgress, options }) => {
     let lastProgress = 0;
     o.onProducer?.(1);
     const t = await transcribeLong(
       input,
       async (samples, sig) => {
-        const r = await o.submit(samples, sig);
+        const r = await o.submit(samples, options, sig);
         return { transcript: r.output, batchSize: r.batchSize, waitMs: r.waitMs, runMs: r.runMs };
       },
       {
@@ -61,6 +76,7 @@ export function longAudio(o: LongAudioOptions): TranscribeAudio {
       decodeMs: t.waitMs,
       batchWaitMs: t.pieces.reduce((n, p) => n + p.waitMs, 0),
       inferenceMs: t.pieces.reduce((n, p) => n + p.runMs, 0),
+      tags: tagsOf(t.pieces.map((p) => p.transcript)),
     };
     return run;
   };

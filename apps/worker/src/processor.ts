@@ -40,9 +40,14 @@ export interface AudioRun {
   batchWaitMs: number;
   /** Σ wall time of the batches the pieces ran in */
   inferenceMs: number;
+  /** what the model detected, where it tags its output (SenseVoice) */
+  tags: { language?: string; emotion?: string; event?: string };
 }
 
-export type TranscribeAudio = (input: AudioInput, opts: { durationSec: number; signal: AbortSignal; onProgress: (percent: number) => void }) => Promise<AudioRun>;
+export type TranscribeAudio = (
+  input: AudioInput,
+  opts: { durationSec: number; signal: AbortSignal; onProgress: (percent: number) => void; options: { language: string | null; itn: boolean | null } },
+) => Promise<AudioRun>;
 
 /** The slice of a BullMQ job the processor uses. */
 export interface TaskJob {
@@ -61,6 +66,8 @@ export interface ProcessorDeps {
   queue: string;
   /** the model this worker holds */
   model: ServedModel;
+  /** the job options it honours (a job asking for others fails at once); absent: options are passed through */
+  capabilities?: { languages: string[]; options: { language: boolean; itn: boolean } };
   blobs: Pick<BlobStore, 'localPath' | 'read' | 'delete'>;
   results: { set(taskId: string, outcome: TaskOutcome): Promise<void> };
   cache: { set(cacheKey: string, value: CachedResult): Promise<void>; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
@@ -78,6 +85,26 @@ export interface ProcessorDeps {
 
 class CancelledError extends Error {
   override readonly name = 'CancelledError';
+}
+
+/** A job option this model cannot honour: the job fails at once (before it could fail a batch of other jobs). */
+class OptionError extends Error {
+  override readonly name = 'OptionError';
+  constructor(
+    readonly code: 'unsupported_language' | 'unsupported_option',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function refusedOption(caps: ProcessorDeps['capabilities'], data: { language: string | null; itn: boolean | null }): OptionError | null {
+  if (!caps) return null;
+  if (data.language !== null && caps.options.language && !caps.languages.includes(data.language)) {
+    return new OptionError('unsupported_language', `this model does not know language "${data.language}"; it takes ${caps.languages.join(', ')}`);
+  }
+  if (data.itn !== null && !caps.options.itn) return new OptionError('unsupported_option', 'this model has no inverse text normalisation (itn)');
+  return null;
 }
 
 class ModelUnavailableError extends Error {
@@ -128,6 +155,8 @@ export function createProcessor(deps: ProcessorDeps) {
         throw new DelayedError();
       }
       if (decision === 'adopt') log.info('adopting a task keyed for another build of this model', { taskId, wanted: data.modelId, held: deps.model.id });
+      const refused = refusedOption(deps.capabilities, data);
+      if (refused) throw refused;
       attempts = await deps.stats.countRun(taskId, deps.retentionSec);
       log.info('task started', { taskId, run: attempts, attempt: job.attemptsMade + 1 });
       await job.updateProgress(5);
@@ -135,7 +164,7 @@ export function createProcessor(deps: ProcessorDeps) {
       if (await deps.cancels.isCancelled(taskId)) throw new CancelledError('cancelled');
       const input = deps.blobs.localPath ? deps.blobs.localPath(data.blobKey) : await deps.blobs.read(data.blobKey);
       const onProgress = (p: number): void => void job.updateProgress(p).catch(() => undefined);
-      const run = await deps.transcribeAudio(input, { durationSec: data.durationSec, signal: abort, onProgress });
+      const run = await deps.transcribeAudio(input, { durationSec: data.durationSec, signal: abort, onProgress, options: { language: data.language, itn: data.itn } });
       if (abort.aborted || (await deps.cancels.isCancelled(taskId))) throw new CancelledError('cancelled');
       await job.updateProgress(95);
 
@@ -154,7 +183,10 @@ export function createProcessor(deps: ProcessorDeps) {
       };
       const result = {
         text: run.transcript.text,
-        language: data.language,
+        // the language asked for, else the one the model detected (SenseVoice), else null
+        language: data.language ?? run.tags.language ?? null,
+        ...(run.tags.emotion ? { emotion: run.tags.emotion } : {}),
+        ...(run.tags.event ? { event: run.tags.event } : {}),
         segments: run.transcript.segments.map((s) => ({ start: s.start, end: s.end, text: s.text })),
         durationSec: Math.round(run.durationSec * 1000) / 1000,
         modelId: deps.model.id,
@@ -179,6 +211,11 @@ export function createProcessor(deps: ProcessorDeps) {
         const error = { code: AUDIO_ERROR_CODES[err.code], message: err.message };
         await fail(error);
         log.warn('task failed permanently', { taskId, ...error });
+        throw new UnrecoverableError(err.message);
+      }
+      if (err instanceof OptionError) {
+        await fail({ code: err.code, message: err.message });
+        log.warn('task refused: an option the model does not honour', { taskId, code: err.code });
         throw new UnrecoverableError(err.message);
       }
       if (err instanceof ModelUnavailableError) {

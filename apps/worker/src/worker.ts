@@ -10,7 +10,7 @@
  * cancel signals, and drains on `stop()`.
  */
 import { hostname } from 'node:os';
-import { AsrEngine, type AsrConfig, type Transcript } from '@voxfleet/asr';
+import { AsrEngine, type AsrConfig, type Transcript, type UtteranceOptions } from '@voxfleet/asr';
 import type { WorkerAppConfig } from '@voxfleet/config';
 import { createLogger, type Logger } from '@voxfleet/config';
 import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis, createWorker, modelQueueName, type HeldModel, type WorkerHeartbeat } from '@voxfleet/queue';
@@ -32,11 +32,17 @@ export interface RunningWorker {
   closeEngines(): Promise<void>;
 }
 
+/** A piece of audio on its way to the engine, with its job's options (they go with it into a batch of mixed jobs). */
+interface Piece {
+  samples: Float32Array;
+  options: UtteranceOptions;
+}
+
 /** One model this process holds: its engine, batcher, queue and BullMQ worker. */
 interface ModelRuntime {
   held: HeldModel;
   engine: AsrEngine;
-  batcher: MicroBatcher<Float32Array, Transcript>;
+  batcher: MicroBatcher<Piece, Transcript>;
   worker: Worker;
   queue: TaskQueue;
 }
@@ -71,12 +77,12 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
     return queued.count > 0;
   };
   let maxPadded = 0;
-  const batcher = new MicroBatcher<Float32Array, Transcript>(async (items) => (await engine.transcribe(items)).transcripts, {
+  const batcher = new MicroBatcher<Piece, Transcript>(async (items) => (await engine.transcribe(items.map((i) => i.samples), { options: items.map((i) => i.options) })).transcripts, {
     maxBatch: w.maxBatch,
     maxWaitMs: w.maxWaitMs,
     maxFrames: w.maxFrames,
     overheadFrames: w.batchOverheadFrames,
-    cost: (samples) => engine.frames(samples.length),
+    cost: (piece) => engine.frames(piece.samples.length),
     ...(w.adaptiveWait ? { moreComing } : {}),
     onBatch: ({ size, ms, frames, paddedFrames }) => {
       const grew = paddedFrames > maxPadded && size > 1;
@@ -90,6 +96,7 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
     workerId: w.id,
     queue: queueName,
     model: { id: report.modelId, name: report.modelName },
+    capabilities: { languages: report.languages, options: report.options },
     blobs: new LocalBlobStore(cfg.storage.blobDir),
     results: new ResultStore(redis, prefix, cfg.storage.retentionSec),
     cache: new ResultCache(redis, prefix, cfg.storage.cacheTtlSec),
@@ -99,7 +106,7 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
     retentionSec: cfg.storage.retentionSec,
     modelWaitMs: w.modelWaitSec * 1000,
     transcribeAudio: longAudio({
-      submit: (samples, signal) => batcher.submit(samples, signal),
+      submit: (samples, options, signal) => batcher.submit({ samples, options }, signal),
       maxAudioSec: w.maxAudioSec,
       decodeTimeoutMs: w.decodeTimeoutMs,
       segmentMaxSec: w.segmentMaxSec,
@@ -138,6 +145,7 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
     queue: queueName,
     languages: report.languages,
     kind: report.kind,
+    options: report.options,
     provider: report.provider,
     precision: report.precision,
     loadMs: Math.round(report.loadMs),

@@ -16,7 +16,7 @@ const OWN = { id: 'm@aaaaaaaaaaaa+beam-1/fp32', name: 'm' };
 const MD5 = 'd'.repeat(32);
 
 function payload(extra: Partial<TranscribeJob> = {}): TranscribeJob {
-  return { v: 2, cacheScope: 'tenant-a', blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2, language: null, modelId: OWN.id, modelName: OWN.name, cacheKey: cacheKeyFor({ md5: MD5, modelId: OWN.id, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' }), submittedAt: 1, ...extra };
+  return { v: 2, itn: null, cacheScope: 'tenant-a', blobKey: 'ab/blob', md5: MD5, bytes: 10, filename: 'a.wav', durationSec: 2, language: null, modelId: OWN.id, modelName: OWN.name, cacheKey: cacheKeyFor({ md5: MD5, modelId: OWN.id, options: { language: null }, queue: 'transcribe', scope: 'tenant-a' }), submittedAt: 1, ...extra };
 }
 
 function fakeJob(data: unknown, extra: Partial<TaskJob> = {}) {
@@ -43,9 +43,10 @@ const RUN: AudioRun = {
   decodeMs: 4,
   batchWaitMs: 5,
   inferenceMs: 6,
+  tags: {},
 };
 
-function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?: number } = {}) {
+function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?: number; capabilities?: { languages: string[]; options: { language: boolean; itn: boolean } } } = {}) {
   const s = {
     outcomes: new Map<string, TaskOutcome>(),
     cache: new Map<string, CachedResult>(),
@@ -60,6 +61,7 @@ function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?
     workerId: 'w1',
     queue: 'transcribe',
     model: OWN,
+    ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     blobs: { localPath: (k) => `/blobs/${k}`, read: async () => Buffer.alloc(0), delete: async (k) => void s.deletedBlobs.push(k) },
     results: { set: async (id, o) => void s.outcomes.set(id, o) },
     cache: { set: async (k, v) => void s.cache.set(k, v), releaseInflight: async (k, t) => void s.released.push([k, t]) },
@@ -179,6 +181,26 @@ describe('task processor', () => {
     const last = setup({ audio: boom });
     await expect(last.process(fakeJob(payload(), { attemptsMade: 2 }).job)).rejects.toThrow('engine exploded');
     expect(last.s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'processing_failed', message: 'engine exploded' } });
+  });
+
+  it('refuses at once an option its model cannot honour, before it reaches a batch of other jobs', async () => {
+    const capabilities = { languages: ['auto', 'zh', 'en'], options: { language: true, itn: true } };
+    const lang = setup({ capabilities });
+    await expect(lang.process(fakeJob(payload({ language: 'de' })).job)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(lang.s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'unsupported_language' } });
+    expect(lang.s.audioCalls).toBe(0);
+    const noItn = setup({ capabilities: { languages: ['en'], options: { language: false, itn: false } } });
+    await expect(noItn.process(fakeJob(payload({ itn: true })).job)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(noItn.s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'unsupported_option' } });
+    // a model that ignores languages takes any (the option only keys the cache)
+    const any = setup({ capabilities: { languages: ['en'], options: { language: false, itn: false } } });
+    await any.process(fakeJob(payload({ language: 'de' })).job);
+    expect(any.s.outcomes.get('t-1')).toMatchObject({ status: 'completed' });
+    // options reach the audio path
+    const seen: unknown[] = [];
+    const pass = setup({ capabilities, audio: async (_i, o) => (seen.push(o.options), RUN) });
+    await pass.process(fakeJob(payload({ language: 'zh', itn: true })).job);
+    expect(seen).toEqual([{ language: 'zh', itn: true }]);
   });
 
   it('refuses a payload it cannot read, with an outcome the job shows', async () => {

@@ -15,7 +15,10 @@ import { float32ToHalf, halfToFloat32 } from './fp16.js';
 import { FrontEnd, lfrFrameCount } from './frontend/index.js';
 import { modelMetaFrom, type ModelMeta } from './model-meta.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
-import { EngineSetupError, listVariants, openSession, type ModelVariant } from './session.js';
+import { fastestOf, selectSession, wantedVariants, type Calibration } from './backends/select.js';
+import { listVariants, type ModelVariant } from './session.js';
+
+export type { Calibration };
 
 export interface Features {
   data: Float32Array;
@@ -23,13 +26,6 @@ export interface Features {
   dim: number;
 }
 
-export interface Calibration {
-  provider: Provider;
-  precision: Precision;
-  /** milliseconds for the calibration batch (fastest of 5), or why it could not run */
-  ms?: number;
-  error?: string;
-}
 
 export interface LoadReport {
   /** the model identity (name, file digest, decoder tag, precision: see identity.ts), the cache's model key */
@@ -41,6 +37,8 @@ export interface LoadReport {
   languages: string[];
   /** the model family */
   kind: string;
+  /** job options it honours: `language` picks its language input (else the option only keys the cache), `itn` its text normalisation */
+  options: { language: boolean; itn: boolean };
   /** the ONNX metadata's model_id (or the file name) */
   version: string;
   /** e.g. "greedy" or "beam 16, LM lm.arpa.gz (alpha 0.5, beta 2)" */
@@ -52,7 +50,6 @@ export interface LoadReport {
   calibration: Calibration[];
 }
 
-const AUTO_PROVIDERS: Provider[] = ['cuda', 'webgpu', 'cpu'];
 
 /** The decoder a model runs with: greedy, or beam search (with its LM loaded once). */
 export type Decoder = { kind: 'greedy' } | { kind: 'beam'; options: BeamOptions };
@@ -83,17 +80,7 @@ export class CtcModel {
   static async load(config: AsrConfig): Promise<CtcModel> {
     const t0 = performance.now();
     const variants = await listVariants(config.modelPath);
-    const wanted =
-      config.precision === 'auto' ? variants : variants.filter((v) => v.precision === config.precision);
-    if (wanted.length === 0) {
-      throw new EngineSetupError(
-        'precision_unavailable',
-        `precision ${config.precision} is not available for ${config.modelPath}; it has ${variants.map((v) => v.precision).join(', ')}`,
-      );
-    }
-    const providers = config.provider === 'auto' ? AUTO_PROVIDERS : [config.provider];
-    // Probing absent GPU providers makes onnxruntime log errors we already report in `calibration`.
-    if (config.provider === 'auto') ort.env.logLevel = 'fatal';
+    const wanted = wantedVariants(config, variants);
     const meta = await modelMetaFrom(await readOnnxMetadata(wanted[0]!.file), wanted[0]!.file);
     const frontEnd = new FrontEnd({
       sampleRate: 16000,
@@ -111,62 +98,36 @@ export class CtcModel {
     const decoderSpec = await resolveDecoder(config);
     const decoder = await loadDecoder(decoderSpec);
     const calibration: Calibration[] = [];
-    let best: { model: CtcModel; ms: number } | undefined;
-    const candidates = providers.flatMap((provider) => wanted.map((variant) => ({ provider, variant })));
-    const errors: string[] = [];
-    for (const { provider, variant } of candidates) {
-      let session: ort.InferenceSession;
-      try {
-        session = await openSession(variant, provider, config);
-      } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        calibration.push({ provider, precision: variant.precision, error: msg });
-        errors.push(msg);
-        continue;
-      }
-      const report: LoadReport = {
-        modelId: '',
-        modelName: name,
-        aliases: manifest.aliases,
-        languages: manifest.languages ?? (meta.language ? [meta.language] : ['auto']),
-        kind: meta.prefixFrames > 0 ? 'sense-voice' : 'voxfleet-ctc',
-        version: meta.modelId,
-        decoder: describeDecoder(decoderSpec),
-        file: variant.file,
-        provider,
-        precision: variant.precision,
-        loadMs: 0,
-        calibration,
-      };
-      const model = new CtcModel(session, meta, frontEnd, report, config, decoder);
-      if (candidates.length === 1) {
-        best = { model, ms: 0 };
-        break;
-      }
-      let ms: number;
-      try {
-        ms = await model.calibrate();
-      } catch (err) {
-        calibration.push({ provider, precision: variant.precision, error: String(err) });
-        await session.release();
-        continue;
-      }
-      calibration.push({ provider, precision: variant.precision, ms: Math.round(ms * 10) / 10 });
-      if (!best || ms < best.ms) {
-        if (best) await best.model.release();
-        best = { model, ms };
-      } else {
-        await session.release();
-      }
-    }
-    if (!best) {
-      const code = config.provider !== 'cpu' && config.provider !== 'auto' ? 'provider_unavailable' : 'bad_model';
-      throw new EngineSetupError(code, errors.join('; '));
-    }
-    const r = best.model.report;
+    const { model } = await selectSession(
+      config,
+      variants,
+      (session, variant, provider) => {
+        const report: LoadReport = {
+          modelId: '',
+          modelName: name,
+          aliases: manifest.aliases,
+          languages: manifest.languages ?? (meta.language ? [meta.language] : ['auto']),
+          kind: meta.prefixFrames > 0 ? 'sense-voice' : 'voxfleet-ctc',
+          options: { language: false, itn: false },
+          version: meta.modelId,
+          decoder: describeDecoder(decoderSpec),
+          file: variant.file,
+          provider,
+          precision: variant.precision,
+          loadMs: 0,
+          calibration,
+        };
+        return new CtcModel(session, meta, frontEnd, report, config, decoder);
+      },
+      (m) => m.calibrate(),
+    ).then((sel) => {
+      calibration.push(...sel.calibration);
+      return sel;
+    });
+    const r = model.report;
     r.modelId = modelIdentity({ name: r.modelName, digest: await fileDigest(r.file), decoderTag: decoderTag(decoderSpec), precision: r.precision }).id;
     r.loadMs = Math.round(performance.now() - t0);
-    return best.model;
+    return model;
   }
 
   get variant(): ModelVariant {
@@ -187,14 +148,7 @@ export class CtcModel {
       }
       batch.push({ data, frames, dim });
     }
-    await this.runLogits(batch);
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t = performance.now();
-      await this.runLogits(batch);
-      times.push(performance.now() - t);
-    }
-    return Math.min(...times);
+    return fastestOf(() => this.runLogits(batch));
   }
 
   features(samples: Float32Array): Features {

@@ -11,9 +11,22 @@ export interface BatchTiming {
   frames: number;
 }
 
+/** Per-utterance job options (SenseVoice: language, ITN); absent: the model's defaults. */
+export interface UtteranceOptions {
+  language: string | null;
+  itn: boolean | null;
+}
+
 export type EngineRequest =
-  | { type: 'transcribe'; id: number; audio: Float32Array[] }
+  | { type: 'transcribe'; id: number; audio: Float32Array[]; options?: UtteranceOptions[] }
   | { type: 'close' };
+
+/** How the main thread counts an utterance's model frames (the batcher's cost) without the model. */
+export type FrameCost =
+  /** LFR frames of stride n over 10 ms fbank frames (FunASR front-ends) */
+  | { kind: 'lfr'; n: number }
+  /** 10 ms frames subsampled by `factor` (NeMo) */
+  | { kind: 'subsampled'; factor: number };
 
 /** An error as it crosses a thread boundary (an Error's class and extra fields do not survive postMessage). */
 export interface ErrorInfo {
@@ -32,7 +45,7 @@ export function errorInfo(err: unknown): ErrorInfo {
 }
 
 export type EngineResponse =
-  | { type: 'ready'; report: LoadReport; frameShiftSec: number; lfrN: number }
+  | { type: 'ready'; report: LoadReport; cost: FrameCost }
   | { type: 'failed'; error: ErrorInfo }
   | { type: 'result'; id: number; transcripts: Transcript[]; timing: BatchTiming }
   | { type: 'error'; id: number; error: ErrorInfo }

@@ -1,11 +1,15 @@
 /**
- * Worker-thread side of AsrEngine: owns the CtcModel, runs front-end and
- * inference for each request, so the main thread only moves typed arrays.
+ * Worker-thread side of AsrEngine: owns the model (whatever its kind — the
+ * registry recognises it), runs front-end and inference for each request, so
+ * the main thread only moves typed arrays.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { FamilyModel } from './backends/family.js';
 import { asrConfigSchema } from './config.js';
-import { CtcModel, type Features } from './ctc-model.js';
-import { errorInfo, type EngineRequest, type EngineResponse } from './engine-protocol.js';
+import { CtcModel, type LoadReport } from './ctc-model.js';
+import type { Transcript } from './ctc.js';
+import { errorInfo, type BatchTiming, type EngineRequest, type EngineResponse, type FrameCost, type UtteranceOptions } from './engine-protocol.js';
+import { loadModelSpec } from './registry.js';
 
 const port = parentPort;
 if (!port) throw new Error('engine-thread must run in a worker thread');
@@ -14,15 +18,52 @@ function post(msg: EngineResponse): void {
   port!.postMessage(msg);
 }
 
+/** What the thread needs of a loaded model, whatever its kind. */
+interface Loaded {
+  report: LoadReport;
+  cost: FrameCost;
+  transcribe(audio: Float32Array[], options: UtteranceOptions[]): Promise<{ transcripts: Transcript[]; timing: BatchTiming }>;
+  release(): Promise<void>;
+}
+
+async function load(): Promise<Loaded> {
+  const config = asrConfigSchema.parse(workerData);
+  const spec = await loadModelSpec(config);
+  if (spec.kind !== 'voxfleet-ctc') {
+    const m = await FamilyModel.load(spec, config);
+    const fe = spec.frontEnd!;
+    const cost: FrameCost = fe.kind === 'nemo' ? { kind: 'subsampled', factor: Number(spec.metadata.subsampling_factor ?? 8) } : { kind: 'lfr', n: fe.lfr.n };
+    return { report: m.report, cost, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release() };
+  }
+  const model = await CtcModel.load(config);
+  return {
+    report: model.report,
+    cost: { kind: 'lfr', n: model.meta.lfrN },
+    async transcribe(audio) {
+      const t0 = performance.now();
+      const feats = audio.map((s) => model.features(s));
+      const t1 = performance.now();
+      const transcripts = await model.inferFeatures(
+        feats,
+        audio.map((s) => s.length / 16000),
+      );
+      const t2 = performance.now();
+      const timing = { frontEndMs: t1 - t0, inferenceMs: t2 - t1, paddedFrames: Math.max(...feats.map((f) => f.frames)) * feats.length, frames: feats.reduce((a, f) => a + f.frames, 0) };
+      return { transcripts, timing };
+    },
+    release: () => model.release(),
+  };
+}
+
 async function main(): Promise<void> {
-  let model: CtcModel;
+  let model: Loaded;
   try {
-    model = await CtcModel.load(asrConfigSchema.parse(workerData));
+    model = await load();
   } catch (err) {
     post({ type: 'failed', error: errorInfo(err) });
     return;
   }
-  post({ type: 'ready', report: model.report, frameShiftSec: model.meta.frameShiftSec, lfrN: model.meta.lfrN });
+  post({ type: 'ready', report: model.report, cost: model.cost });
   // Requests are handled one at a time, in order: one session, one batch in flight.
   let chain = Promise.resolve();
   port!.on('message', (req: EngineRequest) => {
@@ -34,20 +75,8 @@ async function main(): Promise<void> {
         return;
       }
       try {
-        const t0 = performance.now();
-        const feats: Features[] = req.audio.map((s) => model.features(s));
-        const t1 = performance.now();
-        const transcripts = await model.inferFeatures(
-          feats,
-          req.audio.map((s) => s.length / 16000),
-        );
-        const t2 = performance.now();
-        post({
-          type: 'result',
-          id: req.id,
-          transcripts,
-          timing: { frontEndMs: t1 - t0, inferenceMs: t2 - t1, paddedFrames: Math.max(...feats.map((f) => f.frames)) * feats.length, frames: feats.reduce((a, f) => a + f.frames, 0) },
-        });
+        const { transcripts, timing } = await model.transcribe(req.audio, req.options ?? []);
+        post({ type: 'result', id: req.id, transcripts, timing });
       } catch (err) {
         post({ type: 'error', id: req.id, error: errorInfo(err) });
       }

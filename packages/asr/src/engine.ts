@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { asrConfigSchema, type AsrConfig, type AsrConfigInput } from './config.js';
 import type { LoadReport } from './ctc-model.js';
 import type { Transcript } from './ctc.js';
-import type { BatchTiming, EngineRequest, EngineResponse, ErrorInfo } from './engine-protocol.js';
+import type { BatchTiming, EngineRequest, EngineResponse, ErrorInfo, FrameCost, UtteranceOptions } from './engine-protocol.js';
 import { lfrFrameCount } from './frontend/index.js';
 
 export class EngineError extends Error {
@@ -51,8 +51,7 @@ export class AsrEngine {
     private readonly worker: Worker,
     readonly config: AsrConfig,
     readonly report: LoadReport,
-    readonly frameShiftSec: number,
-    private readonly lfrN: number,
+    private readonly cost: FrameCost,
   ) {
     worker.on('message', (msg: EngineResponse) => this.onMessage(msg));
     worker.on('error', (err) => this.fail(err));
@@ -93,12 +92,13 @@ export class AsrEngine {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
     });
-    return new AsrEngine(worker, config, ready.report, ready.frameShiftSec, ready.lfrN);
+    return new AsrEngine(worker, config, ready.report, ready.cost);
   }
 
   /** Model frames an utterance of `numSamples` samples occupies (for batch budgets). */
   frames(numSamples: number): number {
-    return lfrFrameCount(numSamples, this.lfrN);
+    if (this.cost.kind === 'lfr') return lfrFrameCount(numSamples, this.cost.n);
+    return Math.max(1, Math.floor(Math.floor(numSamples / 160) / this.cost.factor));
   }
 
   /**
@@ -106,7 +106,7 @@ export class AsrEngine {
    * thread (zero-copy) and are unusable afterwards. An aborted signal rejects
    * at once; a batch already running finishes in the thread and is discarded.
    */
-  transcribe(audio: Float32Array[], opts: { signal?: AbortSignal } = {}): Promise<BatchResult> {
+  transcribe(audio: Float32Array[], opts: { signal?: AbortSignal; options?: UtteranceOptions[] } = {}): Promise<BatchResult> {
     if (this.closed) return Promise.reject(new EngineError('engine is closed', 'closed'));
     if (this.exitError) return Promise.reject(this.exitError);
     if (opts.signal?.aborted) return Promise.reject(new EngineError('aborted', 'aborted'));
@@ -127,7 +127,7 @@ export class AsrEngine {
           reject(e);
         },
       });
-      const msg: EngineRequest = { type: 'transcribe', id, audio };
+      const msg: EngineRequest = { type: 'transcribe', id, audio, ...(opts.options ? { options: opts.options } : {}) };
       const transfer = [...new Set(audio.map((a) => a.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
       this.worker.postMessage(msg, transfer);
     });

@@ -2,7 +2,7 @@ export * from './config.js';
 export * from './ctc.js';
 export { CtcModel, type Features, type LoadReport, type Calibration, type Decoder, type UtteranceScores } from './ctc-model.js';
 export { AsrEngine, EngineError, type BatchResult } from './engine.js';
-export type { BatchTiming } from './engine-protocol.js';
+export type { BatchTiming, UtteranceOptions } from './engine-protocol.js';
 export { EngineSetupError, listVariants, type ModelVariant } from './session.js';
 export { readOnnxMetadata, parseOnnxMetadata } from './onnx-metadata.js';
 export { modelMetaFrom, type ModelMeta } from './model-meta.js';
@@ -15,3 +15,5 @@ export { resolveDecoder, decoderTag, describeDecoder, DecoderConfigError, type D
 export { fileDigest, modelIdentity, type ModelIdentity } from './identity.js';
 export { MANIFEST_FILE, ManifestError, readManifest, servedName, type ModelManifest } from './manifest.js';
 export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';
+export { loadModelSpec, describeSpec, detectKind, ModelSpecError, MODEL_KINDS, type ModelKind, type ModelSpec } from './registry.js';
+export { FamilyModel, UnsupportedOptionError, type JobOptions } from './backends/family.js';

@@ -30,6 +30,10 @@ export const TASK_ERROR_CODES = {
   invalidPayload: 'invalid_payload',
   /** the task was keyed for a model no worker took up within VOXFLEET_MODEL_WAIT_SEC */
   modelUnavailable: 'model_unavailable',
+  /** a language the model does not know (when it takes a language) */
+  unsupportedLanguage: 'unsupported_language',
+  /** an option the model does not have (itn on a model without inverse text normalisation) */
+  unsupportedOption: 'unsupported_option',
 } as const;
 
 export type TaskErrorCode = AudioErrorApiCode | (typeof TASK_ERROR_CODES)[keyof typeof TASK_ERROR_CODES];

@@ -22,6 +22,8 @@ export interface HeldModel {
   languages: string[];
   /** what kind of model (sense-voice, paraformer, nemo-ctc, voxfleet-ctc, …) */
   kind: string;
+  /** job options it honours (a `language` outside `languages` is refused when it honours languages) */
+  options: { language: boolean; itn: boolean };
   provider: string;
   precision: string;
   loadMs: number;

@@ -20,6 +20,8 @@ export const transcribeJobSchema = z.object({
   durationSec: z.number().nonnegative(),
   /** requested language, or null for the model's own */
   language: z.string().nullable(),
+  /** inverse text normalisation asked for (SenseVoice), or null for the model's default */
+  itn: z.boolean().nullable().default(null),
   /** identity of the model the task was keyed for (see `modelIdentity`); null when no worker had announced one yet */
   modelId: z.string().min(1).nullable(),
   /** that model's name (identities of one name differ in weights, decoder or precision) */
@@ -43,6 +45,7 @@ export interface TranscribeReturn {
 /** Options that change the transcript; everything in here is part of the cache key. */
 export interface OutputOptions {
   language: string | null;
+  itn?: boolean | null;
 }
 
 /** What a cached transcript is keyed by. */
@@ -58,7 +61,7 @@ export interface CacheKeyParts {
 
 /** Result-cache key: MD5 of the audio + model identity + the options that change the output + the tenant scope. */
 export function cacheKeyFor(p: CacheKeyParts): string {
-  const canonical = JSON.stringify({ md5: p.md5, modelId: p.modelId ?? `unresolved:${p.queue}`, language: p.options.language ?? null, scope: p.scope });
+  const canonical = JSON.stringify({ md5: p.md5, modelId: p.modelId ?? `unresolved:${p.queue}`, language: p.options.language ?? null, ...(p.options.itn != null ? { itn: p.options.itn } : {}), scope: p.scope });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
 }
 

@@ -13,6 +13,9 @@ describe('queue contract', () => {
     expect(cacheKeyFor({ ...parts, options: { language: 'en' } })).not.toBe(k);
     expect(cacheKeyFor({ ...parts, md5: 'b'.repeat(32) })).not.toBe(k);
     expect(cacheKeyFor({ ...parts, scope: 'tenant-b' })).not.toBe(k);
+    expect(cacheKeyFor({ ...parts, options: { language: null, itn: true } })).not.toBe(k);
+    // itn left at the model's default keys like before the option existed
+    expect(cacheKeyFor({ ...parts, options: { language: null, itn: null } })).toBe(k);
     expect(cacheKeyFor({ ...parts, scope: '' })).not.toBe(k);
     // no model yet: keyed on the queue
     expect(cacheKeyFor({ ...parts, modelId: null })).not.toBe(cacheKeyFor({ ...parts, modelId: null, queue: 'other' }));
@@ -24,7 +27,7 @@ describe('queue contract', () => {
   });
 
   it('keeps audio bytes out of job data: the payload holds a blob key', () => {
-    const payload = { v: 2, cacheScope: 'o', blobKey: 'ab/x', md5, bytes: 10, filename: 'a.wav', durationSec: 1, language: null, modelId: 'm@abc/fp32', modelName: 'm', cacheKey: 'c'.repeat(40), submittedAt: 1 };
+    const payload = { v: 2, itn: null, cacheScope: 'o', blobKey: 'ab/x', md5, bytes: 10, filename: 'a.wav', durationSec: 1, language: null, modelId: 'm@abc/fp32', modelName: 'm', cacheKey: 'c'.repeat(40), submittedAt: 1 };
     expect(transcribeJobSchema.parse(payload)).toEqual(payload);
     // a version-1 payload (no model name) still parses
     const { modelName: _name, ...v1 } = { ...payload, v: 1 as const };

@@ -31,6 +31,9 @@ export interface TranscriptResult {
   durationSec: number;
   /** model that produced the transcript (as the engine reports it) */
   modelId: string;
+  /** what the model detected, where it tags its output (SenseVoice: e.g. NEUTRAL, Speech) */
+  emotion?: string;
+  event?: string;
 }
 
 export interface ProcessingInfo {
@@ -83,6 +86,8 @@ export interface JobRecord {
   completedAt: number | null;
   audio: AudioInfoRecord;
   language: string | null;
+  /** inverse text normalisation asked for (SenseVoice); absent or null: the model's default */
+  itn?: boolean | null;
   priority: number | null;
   /** hash of the API key that created the job ('' when auth is off) */
   owner: string;

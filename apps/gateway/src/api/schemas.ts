@@ -53,7 +53,15 @@ export const model = z
   .transform((v) => (blank(v) ? null : v!.trim()))
   .refine((v) => v === null || /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(v), { message: 'model must be a model name or alias (GET /v1/models lists them)' });
 
-export const jobUploadFields = z.object({ language, priority, model });
+/** `itn`: inverse text normalisation (SenseVoice: numbers as digits, punctuation): on/off; empty → null (the model's default, off). */
+export const itn = z
+  .string()
+  .optional()
+  .transform((v) => (blank(v) ? undefined : v!.trim().toLowerCase()))
+  .refine((v) => v === undefined || ['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'].includes(v), { message: 'itn must be on or off (true/false)' })
+  .transform((v) => (v === undefined ? null : ['1', 'true', 'on', 'yes'].includes(v)));
+
+export const jobUploadFields = z.object({ language, priority, model, itn });
 
 export const listJobsQuery = z.object({ status: statusOf(JOB_STATUSES), limit: limit(20, 100), cursor });
 
@@ -77,6 +85,7 @@ export const batchFields = z.object({
   language,
   priority,
   model,
+  itn,
   reference: z
     .string()
     .optional()
@@ -116,6 +125,7 @@ const FIELD_CODES: Record<string, string> = {
   transcript: 'invalid_format',
   reference: 'invalid_reference',
   model: 'unknown_model',
+  itn: 'invalid_itn',
   callback_url: 'invalid_callback_url',
 };
 

@@ -36,6 +36,8 @@ export interface BatchServiceDeps {
   secretFor: (owner: string) => string | null;
   /** a batch's `model` (a name or alias; null: the default) → the model's name, or 400 unknown_model */
   resolveModel: (requested: string | null) => Promise<string>;
+  /** 400 when the model's live workers say it cannot honour these options */
+  checkOptions: (model: string, options: { language: string | null; itn: boolean | null }) => Promise<void>;
   probe?: Probe;
   log: Logger;
 }
@@ -47,6 +49,7 @@ export interface BatchOptions {
   callbackUrl: string | null;
   /** the model asked for (a name or alias), null for the default */
   model: string | null;
+  itn: boolean | null;
 }
 
 export interface NewBatchInput {
@@ -102,6 +105,7 @@ export class BatchService {
     let manifest: Manifest;
     try {
       const model = await this.d.resolveModel(options.model);
+      await this.d.checkOptions(model, { language: options.language, itn: options.itn });
       let callbackUrl: string | null = null;
       if (options.callbackUrl !== null) {
         callbackUrl = (await checkCallbackUrl(options.callbackUrl, config.batch.callbackAllowPrivate)).toString();

@@ -24,6 +24,8 @@ export interface JobServiceDeps {
   hub: EventHub;
   /** a job's `model` (a name or alias; null: the default) → the model's name, or 400 unknown_model */
   resolveModel: (requested: string | null) => Promise<string>;
+  /** 400 when the model's live workers say it cannot honour these options */
+  checkOptions: (model: string, options: { language: string | null; itn: boolean | null }) => Promise<void>;
   /** audio probe (injectable for unit tests) */
   probe?: Probe;
 }
@@ -35,6 +37,8 @@ export interface NewJobInput {
   priority: number | null;
   /** the model asked for (a name or alias), null for the default */
   model: string | null;
+  /** inverse text normalisation (SenseVoice), null for the model's default */
+  itn: boolean | null;
   owner: string;
 }
 
@@ -56,6 +60,7 @@ export class JobService {
     let served: ServedModel | null;
     try {
       modelName = await this.d.resolveModel(input.model);
+      await this.d.checkOptions(modelName, { language: input.language, itn: input.itn });
       if (blob.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty (0 bytes)');
       info = await probeBlob(blobs, blob.key, this.d.config.gateway.maxAudioSec, this.d.probe);
       served = await tasks.served(modelName);
@@ -64,11 +69,12 @@ export class JobService {
       throw err;
     }
     const now = Date.now();
-    const key = tasks.key({ md5: blob.md5, language: input.language, modelName, served, owner: input.owner });
+    const key = tasks.key({ md5: blob.md5, language: input.language, itn: input.itn, modelName, served, owner: input.owner });
     const base = tasks.newRecord({
       key,
       audio: { md5: blob.md5, bytes: blob.bytes, durationSec: info.durationSec, filename: input.filename, format: info.format, codec: info.codec },
       language: input.language,
+      itn: input.itn,
       priority: input.priority,
       owner: input.owner,
       now,

@@ -70,6 +70,7 @@ export interface NewRecordInput {
   key: TaskKey;
   audio: AudioInfoRecord;
   language: string | null;
+  itn?: boolean | null;
   priority: number | null;
   owner: string;
   batch?: BatchRef;
@@ -139,9 +140,9 @@ export class TaskService {
    * never answered from, nor attached to, another tenant's transcription
    * unless the cache is shared.
    */
-  key(p: { md5: string; language: string | null; modelName: string; served: ServedModel | null; owner: string }): TaskKey {
+  key(p: { md5: string; language: string | null; itn?: boolean | null; modelName: string; served: ServedModel | null; owner: string }): TaskKey {
     const scope = this.d.shareCache ? '' : p.owner;
-    const cacheKey = cacheKeyFor({ md5: p.md5, modelId: p.served?.id ?? null, options: { language: p.language }, queue: this.d.queue(p.modelName).name, scope });
+    const cacheKey = cacheKeyFor({ md5: p.md5, modelId: p.served?.id ?? null, options: { language: p.language, itn: p.itn ?? null }, queue: this.d.queue(p.modelName).name, scope });
     return { modelName: p.modelName, cacheKey, scope, model: p.served };
   }
 
@@ -160,6 +161,7 @@ export class TaskService {
       completedAt: null,
       audio: { ...input.audio, durationSec: round3(input.audio.durationSec) },
       language: input.language,
+      ...(input.itn != null ? { itn: input.itn } : {}),
       priority: input.priority,
       owner: input.owner,
       model: input.key.modelName,
@@ -198,6 +200,7 @@ export class TaskService {
       filename: record.audio.filename,
       durationSec: record.audio.durationSec,
       language: record.language,
+      itn: record.itn ?? null,
       modelId: model?.id ?? null,
       modelName: model?.name ?? null,
       cacheKey: record.cacheKey,
