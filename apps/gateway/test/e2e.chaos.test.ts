@@ -42,7 +42,7 @@ describe('chaos: fuzz and tenant isolation (redis + gateway + a worker)', () => 
   }, 60_000);
 
   it('≥ 300 seeded hostile requests: each a JSON 4xx (or, for random audio, accepted), nothing crashes', async () => {
-    const { section, outcomes } = await fuzz(ctx, { bodyIdleTimeoutMs: 1000, headersTimeoutMs: 1000 });
+    const { section, outcomes } = await fuzz(ctx, { bodyIdleTimeoutMs: 1000, headersTimeoutMs: 1000, timeBounds: false });
     const failed = outcomes.filter((o) => !o.ok).map((o) => `${o.family} / ${o.name}: ${o.problem}`);
     expect(failed).toEqual([]);
     expect(outcomes.length).toBeGreaterThanOrEqual(300);
