@@ -8,13 +8,13 @@
  * model cannot honour are refused at upload.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers are inspected field by field */
-import { copyFile, mkdir, mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsrEngine } from '@voxfleet/asr';
 import { startGateway, type RunningGateway } from '@voxfleet/gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, baseEnv, concatWithGaps, ensureTestGraph, fixtureSamples, spawnWorker, startGatewayWith, startRedis, stopStack, wavBytes, type TestGraphKind, type TestRedis, type TestWorker } from '@voxfleet/testkit';
+import { Client, baseEnv, concatWithGaps, copyDir, ensureTestGraph, fixtureSamples, spawnWorker, startGatewayWith, startRedis, stopStack, wavBytes, type TestGraphKind, type TestRedis, type TestWorker } from '@voxfleet/testkit';
 
 const KEY = 'test-key-0123456789abcdef';
 const KINDS: TestGraphKind[] = ['sense-voice', 'funasr-nano-ctc', 'paraformer', 'paraformer-ts', 'nemo-ctc'];
@@ -33,11 +33,7 @@ describe('the production backends through the stack (redis + gateway + a worker 
     varDir = await mkdtemp(join(tmpdir(), 'voxfleet-var-'));
     // Each model is served under its directory's name: copy the generated graphs into directories named after their kind.
     for (const k of KINDS) {
-      const src = await ensureTestGraph(k);
-      const dst = join(varDir, 'models', k);
-      await mkdir(dst, { recursive: true });
-      for (const f of await readdir(src)) await copyFile(join(src, f), join(dst, f));
-      dirs.set(k, dst);
+      dirs.set(k, await copyDir(await ensureTestGraph(k), join(varDir, 'models', k)));
     }
     clips = await Promise.all(CLIPS.map((c) => fixtureSamples(c)));
     redis = await startRedis();

@@ -4,11 +4,11 @@
  * every runnable provider × precision pair is timed and the fastest kept,
  * and the fp16 build decodes like fp32 on real speech.
  */
-import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestGraph, fixtureSamples, onnxTools } from '@voxfleet/testkit';
+import { copyDir, ensureTestGraph, fixtureSamples, onnxTools } from '@voxfleet/testkit';
 import { AsrEngine } from '../src/index.js';
 import type { FamilyTranscript } from '../src/families/index.js';
 
@@ -17,9 +17,7 @@ describe('precision choice for every backend', () => {
 
   beforeAll(async () => {
     const src = await ensureTestGraph('sense-voice');
-    dir = join(await mkdtemp(join(tmpdir(), 'voxfleet-prec-')), 'sense-voice');
-    await mkdir(dir);
-    for (const f of await readdir(src)) await copyFile(join(src, f), join(dir, f));
+    dir = await copyDir(src, join(await mkdtemp(join(tmpdir(), 'voxfleet-prec-')), 'sense-voice'));
     await onnxTools(['fp16', join(dir, 'model.onnx'), join(dir, 'model.fp16.onnx')]);
   }, 600_000);
   afterAll(() => rm(join(dir, '..'), { recursive: true, force: true }));

@@ -4,18 +4,12 @@
  * broken model directories refused at start-up with the file and what is
  * wrong with it.
  */
-import { copyFile, mkdir, mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestGraph, identityOnnx, type TestGraphKind } from '@voxfleet/testkit';
+import { copyDir, ensureTestGraph, identityOnnx, type TestGraphKind } from '@voxfleet/testkit';
 import { AsrEngine, DEFAULT_MODEL_DIR, ModelSpecError, describeSpec, loadModelSpec } from '../src/index.js';
-
-async function copyDir(from: string, to: string): Promise<string> {
-  await mkdir(to, { recursive: true });
-  for (const f of await readdir(from)) await copyFile(join(from, f), join(to, f));
-  return to;
-}
 
 async function specError(p: Promise<unknown>): Promise<ModelSpecError> {
   const err = await p.then(

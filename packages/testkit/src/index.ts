@@ -7,7 +7,7 @@ export { Client } from './http.js';
 export { FIXTURES, CLIP, wavBytes, fixtureSamples, distinctClips } from './audio.js';
 export { ffmpegEncode, encodeFile } from './ffmpeg.js';
 export { zipOf, tarOf, patchBytes, unzip, overlappingZip, type ArchiveItem, type OverlapOptions } from './archives.js';
-export { filesUnder } from './files.js';
+export { copyDir, filesUnder } from './files.js';
 export { rawHttp, multipartBody, filePartHeaders, type RawRequest, type RawResponse, type RawStep } from './raw-http.js';
 export { ensureTestGraph, onnxTools, syntheticFeatures, testGraphSourceHash, TEST_GRAPH_KINDS, type TestGraphKind, type TestGraphSize } from './testgraphs.js';
 export { sherpaTranscribe, sherpaVersion, SherpaRecognizer, type SherpaKind, type SherpaOptions, type SherpaResult } from './sherpa.js';

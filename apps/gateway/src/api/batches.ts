@@ -2,6 +2,7 @@
 import type { JobRecord, StoredBlob } from '@voxfleet/storage';
 import type { BatchService } from '../batches/service.js';
 import { ApiError } from '../errors.js';
+import { cleanFilename } from '../filenames.js';
 import { batchFields, batchId, listEntriesQuery, parseRequest, resultsQuery } from './schemas.js';
 import { json, type ApiReply, type ApiRequest } from './types.js';
 
@@ -36,11 +37,7 @@ export function batchHandlers(d: BatchHandlerDeps) {
         throw err;
       }
     } else {
-      const declared = Number(req.header('content-length'));
-      if (Number.isFinite(declared) && declared > d.maxArchiveBytes) {
-        await req.discardBody();
-        throw tooLarge();
-      }
+      // (a declared Content-Length over the limit was answered 413 by the HTTP adapter before the body was read)
       try {
         blob = await req.rawBody(d.maxArchiveBytes);
       } catch (err) {
@@ -48,7 +45,7 @@ export function batchHandlers(d: BatchHandlerDeps) {
         throw err;
       }
       const q = req.query.filename;
-      filename = (typeof q === 'string' ? q : 'archive').split(/[\\/]/).pop()!.slice(0, 255) || 'archive';
+      filename = cleanFilename(typeof q === 'string' ? q : '', 'archive');
     }
     let options;
     try {

@@ -10,6 +10,9 @@ import { BlobTooLargeError, type BlobStore, type StoredBlob } from '@voxfleet/st
 import busboy from 'busboy';
 import type { ParsedUpload } from '../api/types.js';
 import { ApiError } from '../errors.js';
+import { cleanFilename } from '../filenames.js';
+
+export { cleanFilename };
 
 export const FILE_FIELD = 'file';
 /** Form limits: parts of any kind, file parts (only the first `file` one is kept), other fields. */
@@ -21,24 +24,6 @@ export const MAX_FIELD_BYTES = 4096;
 export interface UploadOptions {
   /** aborting it cuts the upload (e.g. the body timeout): it rejects with the signal's reason */
   signal?: AbortSignal;
-}
-
-/**
- * A file name as the client sent it, made safe to store and show: the last
- * path segment, control characters removed, at most 255 UTF-8 bytes (cut at
- * a character boundary); `fallback` when nothing is left.
- */
-export function cleanFilename(name: string, fallback: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what this removes
-  const base = (name.split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '');
-  let out = '';
-  let bytes = 0;
-  for (const ch of base) {
-    bytes += Buffer.byteLength(ch);
-    if (bytes > 255) break;
-    out += ch;
-  }
-  return out || fallback;
 }
 
 function sizeText(bytes: number): string {
