@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `npm start`: sets up and runs VoxFleet on this machine — Redis (data in var/redis),
-# the gateway and one worker. Ctrl-C stops everything. See apps/gateway/README.md.
+# `npm start`: sets up and runs VoxFleet on this machine — Redis (data in var/redis,
+# password in var/redis-password), the gateway and one worker, under a supervisor
+# that restarts what crashes. Ctrl-C stops everything. See apps/gateway/README.md.
+# `exec` below: the supervisor takes this shell's pid, so signals reach it directly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

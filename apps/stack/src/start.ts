@@ -1,19 +1,38 @@
 /**
  * The embedded stack behind `npm start` (scripts/start.sh runs this after
- * `npm ci` and the redis-server check): starts Redis with its data in
- * var/redis (AOF on, noeviction, loopback only), then the gateway and one
- * worker, prints the URL, the API key and a curl example, and stops all of
- * them on Ctrl-C / SIGTERM.
+ * `npm ci` and the redis-server check): Redis with its data in var/redis
+ * (AOF on, noeviction, loopback only, a password kept in var/redis-password),
+ * then the gateway and VOXFLEET_WORKERS workers (default 1). It prints the
+ * URL, the API key and a curl example, and supervises them:
+ *
+ * - a child that exits on its own is restarted with backoff (logged, with
+ *   its last output lines; see supervisor.ts);
+ * - SIGINT / SIGTERM stop everything in order — workers (they drain), the
+ *   gateway, Redis — each within its grace, then SIGKILL;
+ * - killed with -9, it leaves no orphans: the Node children exit when their
+ *   IPC channel closes, Redis gets SIGTERM from the kernel (setpriv
+ *   --pdeathsig), and the next start stops whatever an earlier run left
+ *   (var/stack.json, var/redis/redis.pid) before it starts anything;
+ * - a port held by another program is reported as such, never a crash.
  *
  * VOXFLEET_REDIS_PORT (default 6390) picks the port of the embedded Redis;
  * with VOXFLEET_REDIS_URL set, an existing Redis is used and none is started.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
-import { DEFAULT_REDIS_PORT, REPO_ROOT, gatewayConfigFromEnv, ConfigError } from '@voxfleet/config';
-import { Redis } from 'ioredis';
+import {
+  ConfigError,
+  LAST_WORDS_MS,
+  REPO_ROOT,
+  gatewayConfigFromEnv,
+  stackConfigFromEnv,
+  workerConfigFromEnv,
+} from '@voxfleet/config';
+import { identify, onPath, portFree, portHolder } from './procs.js';
+import { StackError, clearLeftoverRedis, prepareRedis, redisAnswers } from './redis.js';
+import { AlreadyRunningError, clearLeftovers, removeState, writeState, type StackState } from './state.js';
+import { SupervisedChild, type ChildSpec } from './supervisor.js';
 
 /** A path as short as possible for printing: relative inside the repository, else absolute. */
 function shown(p: string): string {
@@ -21,141 +40,157 @@ function shown(p: string): string {
   return r && !r.startsWith('..') ? r : p;
 }
 
-interface Child {
-  name: string;
-  proc: ChildProcess;
-}
-
-const children: Child[] = [];
-let stopping = false;
-
 function say(msg: string): void {
   console.log(`[stack] ${msg}`);
 }
 
-function prefixLines(name: string, stream: NodeJS.ReadableStream, to: NodeJS.WriteStream): void {
-  let buf = '';
-  stream.on('data', (b: Buffer) => {
-    buf += b.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      to.write(`[${name}] ${buf.slice(0, nl)}\n`);
-      buf = buf.slice(nl + 1);
-    }
-  });
-}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function start(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  // Own process group: a terminal's Ctrl-C reaches only this supervisor, which stops the children in order.
-  const proc = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  prefixLines(name, proc.stdout!, process.stdout);
-  prefixLines(name, proc.stderr!, process.stderr);
-  children.push({ name, proc });
-  proc.on('exit', (code, signal) => {
-    if (stopping) return;
-    console.error(`[stack] ${name} exited unexpectedly (${signal ?? code}); stopping everything`);
-    void shutdown(1);
-  });
-  proc.on('error', (err) => {
-    console.error(`[stack] could not start ${name}: ${err.message}`);
-    void shutdown(1);
-  });
-  return proc;
-}
+const children = new Map<string, SupervisedChild>();
+let stopping: Promise<never> | undefined;
+let state: StackState | undefined;
+let varDir = '';
 
-function stop(child: Child, timeoutMs: number): Promise<void> {
-  const { proc } = child;
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    proc.kill('SIGTERM');
-  });
-}
-
-async function shutdown(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+/** Stops everything in order (workers, gateway, Redis), each bounded by its grace, then exits. */
+function shutdown(code: number): Promise<never> {
+  return (stopping ??= (async () => {
     say('stopping…');
-    // Worker first (it drains its jobs), then the gateway, Redis last.
-    const order = ['worker', 'gateway', 'redis'];
-    for (const name of order) {
-      const c = children.find((x) => x.name === name);
-      if (c) await stop(c, name === 'worker' ? 120_000 : 15_000);
-    }
+    const of = (pred: (name: string) => boolean): SupervisedChild[] => [...children.values()].filter((c) => pred(c.spec.name));
+    await Promise.all(of((n) => n.startsWith('worker')).map((c) => c.stop()));
+    await Promise.all(of((n) => n === 'gateway').map((c) => c.stop()));
+    await Promise.all(of((n) => n === 'redis').map((c) => c.stop()));
+    if (state) await removeState(varDir).catch(() => undefined);
     say('stopped');
-  }
-  process.exit(code);
+    process.exit(code);
+  })());
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (stopping) return;
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
+/** Polls `check` until it holds; false if the stack started stopping meanwhile. */
+async function waitFor(check: () => Promise<boolean>): Promise<boolean> {
+  for (;;) {
+    if (stopping) return false;
+    if (await check().catch(() => false)) return true;
+    await sleep(250);
   }
-  throw new Error(`timed out waiting for ${what}`);
 }
+
+const urlOk = async (url: string): Promise<boolean> => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
 
 async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
-  // Last resort if the supervisor dies without a clean shutdown.
-  process.on('exit', () => children.forEach((c) => c.proc.exitCode === null && c.proc.kill('SIGTERM')));
+  // Started by a program with an IPC channel (the chaos suite, a test): stop when that program goes away.
+  if (process.send) {
+    process.channel?.unref();
+    process.on('disconnect', () => void shutdown(0));
+  }
+  // A reader of our output that went away must not take the supervisor down.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  process.on('uncaughtException', (err) => {
+    console.error(`[stack] unexpected error: ${err.stack ?? err.message}`);
+    void shutdown(1);
+  });
+  // Last resort if the supervisor exits without a stop: no child outlives it.
+  process.on('exit', () => children.forEach((c) => c.killNow()));
 
   const env: NodeJS.ProcessEnv = { ...process.env };
-  const cfg = gatewayConfigFromEnv(env); // validates the environment before anything starts
-  const varDir = cfg.storage.varDir;
+  // Validates the environment before anything starts.
+  const cfg = gatewayConfigFromEnv(env);
+  const workerCfg = workerConfigFromEnv(env);
+  const stack = stackConfigFromEnv(env);
+  varDir = cfg.storage.varDir;
+  await mkdir(varDir, { recursive: true });
+
+  await clearLeftovers(varDir, 10_000, say);
+  const current: StackState = { supervisor: await identify(process.pid), children: {} };
+  state = current;
+  // One write at a time (children may restart while one is under way).
+  let saving = Promise.resolve();
+  const save = (): Promise<void> => (saving = saving.then(() => writeState(varDir, current)).catch((err: Error) => say(`could not write the state file: ${err.message}`)));
+  await save();
+  const events = {
+    say,
+    spawned: (name: string, pid: number) => {
+      void identify(pid).then((id) => {
+        current.children[name] = id;
+        return save();
+      });
+    },
+  };
+  const add = (spec: ChildSpec): SupervisedChild => {
+    const c = new SupervisedChild(spec, stack, events);
+    children.set(spec.name, c);
+    c.start();
+    return c;
+  };
 
   if (!env.VOXFLEET_REDIS_URL) {
-    const port = Number(env.VOXFLEET_REDIS_PORT || DEFAULT_REDIS_PORT);
-    const dataDir = join(varDir, 'redis');
-    await mkdir(dataDir, { recursive: true });
-    env.VOXFLEET_REDIS_URL = `redis://127.0.0.1:${port}`;
-    say(`starting Redis on 127.0.0.1:${port} (data in ${shown(dataDir)})`);
-    start('redis', 'redis-server', [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--protected-mode', 'yes',
-      '--dir', dataDir,
-      '--appendonly', 'yes',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
-    ], env);
+    const port = stack.redisPort;
+    const redis = await prepareRedis(varDir, port);
+    if (redis.generated) say(`generated a Redis password and stored it in ${shown(redis.paths.passwordFile)} (mode 0600)`);
+    await clearLeftoverRedis(redis.paths, port, redis.password, say);
+    env.VOXFLEET_REDIS_URL = redis.url;
+    const pdeath = await onPath('setpriv');
+    if (!pdeath) say('setpriv (util-linux) is not installed: if this supervisor is killed, Redis runs on until the next start stops it');
+    say(`starting Redis on 127.0.0.1:${port} (data in ${shown(redis.paths.dataDir)}, password in ${shown(redis.paths.passwordFile)})`);
+    add({
+      name: 'redis',
+      command: pdeath ? 'setpriv' : 'redis-server',
+      args: pdeath ? ['--pdeathsig', 'TERM', '--', 'redis-server', redis.paths.conf] : [redis.paths.conf],
+      env: process.env,
+      ipc: false,
+      umask: 0o077, // the AOF and RDB files hold transcripts: 0600
+      stopGraceMs: 15_000,
+    });
   }
-  const redis = new Redis(env.VOXFLEET_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on('error', () => {});
-  await waitFor('Redis', async () => {
-    if (redis.status !== 'ready') await redis.connect().catch(() => undefined);
-    return (await redis.ping()) === 'PONG';
-  }, 30_000);
-  redis.disconnect();
+  const redisUrl = env.VOXFLEET_REDIS_URL;
+  if (!(await waitFor(() => redisAnswers(redisUrl)))) return;
 
-  const tsx = ['--import', 'tsx'];
-  start('gateway', process.execPath, [...tsx, 'apps/gateway/src/main.ts'], env);
-  const host = cfg.gateway.host === '0.0.0.0' ? '127.0.0.1' : cfg.gateway.host.includes(':') ? `[${cfg.gateway.host}]` : cfg.gateway.host;
-  const url = `http://${host}:${cfg.gateway.port}`;
-  await waitFor('the gateway', async () => (await fetch(`${url}/healthz`)).ok, 60_000);
+  const g = cfg.gateway;
+  const host = g.host === '0.0.0.0' ? '127.0.0.1' : g.host.includes(':') ? `[${g.host}]` : g.host;
+  const url = `http://${host}:${g.port}`;
+  if (g.port !== 0 && !(await portFree(g.port, g.host))) {
+    const holder = await portHolder(g.port);
+    throw new StackError(`port ${g.port} (the gateway, VOXFLEET_PORT) is in use by ${holder ? `pid ${holder.pid} (${holder.command})` : 'another program'}. Stop it, or start with another port: VOXFLEET_PORT=<port> npm start`);
+  }
+  const node = (name: string, script: string, graceMs: number): ChildSpec => ({
+    name,
+    command: process.execPath,
+    args: ['--import', 'tsx', script],
+    env,
+    ipc: true,
+    stopGraceMs: graceMs + LAST_WORDS_MS + 2000,
+  });
+  add(node('gateway', 'apps/gateway/src/main.ts', g.drainTimeoutMs));
+  if (!(await waitFor(() => urlOk(`${url}/healthz`)))) return;
 
-  start('worker', process.execPath, [...tsx, 'apps/worker/src/main.ts'], env);
-  await waitFor('the worker to load its model', async () => (await fetch(`${url}/readyz`)).ok, 300_000);
-  if (stopping) return;
+  for (let i = 1; i <= stack.workers; i++) add(node(i === 1 ? 'worker' : `worker-${i}`, 'apps/worker/src/main.ts', workerCfg.worker.drainTimeoutMs));
+  if (!(await waitFor(() => urlOk(`${url}/readyz`)))) return;
+  current.url = url;
+  await save();
+  await banner(url, cfg);
+}
 
-  let key = cfg.gateway.apiKeys[0] ?? '';
-  if (!key && cfg.gateway.authEnabled) key = (await readFile(join(varDir, 'api-key'), 'utf8')).trim();
-  const auth = cfg.gateway.authEnabled ? `-H "Authorization: Bearer ${key}" ` : '';
+async function banner(url: string, cfg: ReturnType<typeof gatewayConfigFromEnv>): Promise<void> {
+  const g = cfg.gateway;
+  let key = g.apiKeys[0] ?? '';
+  if (!key && g.authEnabled) key = (await readFile(join(varDir, 'api-key'), 'utf8')).trim();
+  const adminFile = join(varDir, 'admin-password');
+  const adminStored = await stat(adminFile).then(
+    () => true,
+    () => false,
+  );
+  const adminPassword = g.adminPassword ? 'VOXFLEET_ADMIN_PASSWORD' : adminStored ? `stored in ${shown(adminFile)}` : 'the API key';
+  const auth = g.authEnabled ? `-H "Authorization: Bearer ${key}" ` : '';
   const clip = 'fixtures/audio/en-funasr-example.wav';
   console.log(`
 ────────────────────────────────────────────────────────────────────────
  VoxFleet is running
 
    URL        ${url}
-   API key    ${cfg.gateway.authEnabled ? key : '(authentication off)'}${cfg.gateway.authEnabled && !cfg.gateway.apiKeys.length ? `  (stored in ${shown(join(varDir, 'api-key'))})` : ''}
-   Bull Board ${url}/admin/queues  (user "${cfg.gateway.adminUser}", password: ${cfg.gateway.adminPassword ? 'VOXFLEET_ADMIN_PASSWORD' : 'the API key'})
+   API key    ${g.authEnabled ? key : '(authentication off)'}${g.authEnabled && !g.apiKeys.length ? `  (stored in ${shown(join(varDir, 'api-key'))})` : ''}
+   Bull Board ${url}/admin/queues  (user "${g.adminUser}", password: ${adminPassword})
 
  Transcribe a clip:
 
@@ -163,12 +198,13 @@ async function main(): Promise<void> {
    curl -s ${auth}"${url}/v1/jobs/$JOB?wait=30"
    curl -s ${auth}"${url}/v1/jobs/$JOB/transcript?format=srt"
 
- Ctrl-C stops everything.
+ Ctrl-C stops everything. A process that exits on its own is restarted.
 ────────────────────────────────────────────────────────────────────────
 `);
 }
 
 main().catch((err: unknown) => {
-  console.error(`[stack] ${err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err)}`);
+  const known = err instanceof ConfigError || err instanceof StackError || err instanceof AlreadyRunningError;
+  console.error(`[stack] ${known ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   void shutdown(1);
 });

@@ -328,7 +328,7 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
     heartbeatTtlMs: get(env, 'VOXFLEET_HEARTBEAT_TTL_MS') ?? 15_000,
     // A dead worker's tasks are re-run ½–1 lock + ≤ 1 stalled interval after it died; a live worker keeps its
     // locks as long as its event loop and Redis stall for less than ~½ lock (BullMQ extends them every ¼–½ lock).
-    lockDurationMs: get(env, 'VOXFLEET_LOCK_MS') ?? 20_000,
+    lockDurationMs: get(env, 'VOXFLEET_LOCK_MS') ?? 30_000,
     stalledIntervalMs: get(env, 'VOXFLEET_STALLED_INTERVAL_MS') ?? 5000,
     modelWaitSec: get(env, 'VOXFLEET_MODEL_WAIT_SEC') ?? 600,
     decodeTimeoutMs: get(env, 'VOXFLEET_DECODE_TIMEOUT_MS') ?? 10 * 60_000,
