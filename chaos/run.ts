@@ -15,8 +15,8 @@
  * VOXFLEET_* settings in the environment reach the stack (e.g. VOXFLEET_LOCK_MS).
  * Exit code 1 when a section fails.
  */
-import { access } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { access, appendFile, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT, workerConfigFromEnv } from '@voxfleet/config';
@@ -45,6 +45,10 @@ function args(argv: string[]): Map<string, string> {
 }
 
 const log = (scope: string) => (msg: string) => console.log(`[chaos:${scope}] ${msg}`);
+
+/** Everything the stacks printed (supervisor, Redis, gateway, workers), kept for diagnosis. */
+const STACK_LOG = join(tmpdir(), 'voxfleet-chaos-stack.log');
+const keepOutput = (s: StackHandle): Promise<void> => appendFile(STACK_LOG, s.output()).catch(() => undefined);
 
 function failed(title: string, message: string): Section {
   return { title, rows: [{ check: 'ran to the end', value: message, expect: 'yes', ok: false }], pass: false };
@@ -75,7 +79,8 @@ async function main(): Promise<number> {
     console.log(`\n${sectionMarkdown(s)}\n`);
   };
 
-  log('run')(`starting the stack (${workers} workers)`);
+  await writeFile(STACK_LOG, '');
+  log('run')(`starting the stack (${workers} workers); its output goes to ${STACK_LOG}`);
   let stack: StackHandle = await startStack({ workers, env: passthrough });
   const stop = (): void => void stopStack(stack).finally(() => process.exit(130));
   process.once('SIGINT', stop);
@@ -94,12 +99,15 @@ async function main(): Promise<number> {
       print(await guarded(`chaos/${name}.ts`, async () => ((await import(pathToFileURL(file).href)) as ChaosModule).run(ctx(name)), MODULE_DEADLINE_MS));
     }
     if (only.has('supervisor')) {
+      const before = stack;
       const r = await supervisorKill(stack, { variant: 2, log: log('supervisor') }).catch((err: unknown) => ({ section: failed('Supervisor kill -9', String(err)), stack }));
+      if (r.stack !== before) await keepOutput(before);
       stack = r.stack;
       print(r.section);
     }
   } finally {
     await stopStack(stack);
+    await keepOutput(stack);
   }
   const compare = a.get('compare-lock');
   if (compare && only.has('worker')) {
@@ -111,6 +119,7 @@ async function main(): Promise<number> {
       print(await guarded('Worker kill -9 (comparison)', () => workerKill(second, { jobs, variant: 3, title: `Worker kill -9 during ${jobs} jobs, lock ${lock} ms / stalled check ${stalled} ms (comparison)`, log: log('worker') }), 20 * 60_000));
     } finally {
       await stopStack(second);
+      await keepOutput(second);
     }
   }
 

@@ -96,7 +96,10 @@ export async function workerKill(stack: StackHandle, opts: WorkerKillOptions): P
   const lost = views.filter((v) => v.status !== 'completed');
   const heldDone = completed.filter((c) => held.has(c.taskId) && c.at >= killedAt);
   const recoveryMs = heldDone.length ? Math.max(...heldDone.map((c) => c.at)) - killedAt : NaN;
-  const falseStalls = started.filter((s) => s.run >= 2 && !held.has(s.taskId)).length;
+  // A re-run of a task whose first run a live worker had started (and logged) means a live worker lost its lock.
+  // A re-run with no first-run line at all was the victim's: it died between counting the run and logging it.
+  const firstRunByLive = new Set([...names.filter((n) => n !== victim).flatMap((n) => taskLines(out, n, 'task started')), ...taskLines(out.slice(cut < 0 ? out.length : cut), victim, 'task started')].filter((t) => t.run === 1).map((t) => t.taskId));
+  const falseStalls = started.filter((s) => s.run >= 2 && !held.has(s.taskId) && firstRunByLive.has(s.taskId)).length;
   const rerunHeld = new Set(started.filter((s) => s.run >= 2 && held.has(s.taskId)).map((s) => s.taskId)).size;
   const readyAgain = linesOf(out.slice(cut), victim).find((l) => l.includes('] ready '));
   const batchMs = names.flatMap((n) => linesOf(out, n).filter((l) => l.includes('] batch ')).map((l) => Number(field(l, 'ms') ?? 0)));

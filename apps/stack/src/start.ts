@@ -26,6 +26,7 @@ import {
   LAST_WORDS_MS,
   REPO_ROOT,
   gatewayConfigFromEnv,
+  redact,
   stackConfigFromEnv,
   workerConfigFromEnv,
 } from '@voxfleet/config';
@@ -65,11 +66,12 @@ function shutdown(code: number): Promise<never> {
   })());
 }
 
-/** Polls `check` until it holds; false if the stack started stopping meanwhile. */
-async function waitFor(check: () => Promise<boolean>): Promise<boolean> {
-  for (;;) {
+/** Polls `check` until it holds; false if the stack started stopping meanwhile. Says `slow` once if that takes a while. */
+async function waitFor(check: () => Promise<boolean>, slow?: string): Promise<boolean> {
+  for (let i = 0; ; i++) {
     if (stopping) return false;
     if (await check().catch(() => false)) return true;
+    if (slow && i === 40) say(slow);
     await sleep(250);
   }
 }
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
     });
   }
   const redisUrl = env.VOXFLEET_REDIS_URL;
-  if (!(await waitFor(() => redisAnswers(redisUrl)))) return;
+  if (!(await waitFor(() => redisAnswers(redisUrl), `still waiting for Redis at ${String(redact(redisUrl))}…`))) return;
 
   const g = cfg.gateway;
   const host = g.host === '0.0.0.0' ? '127.0.0.1' : g.host.includes(':') ? `[${g.host}]` : g.host;

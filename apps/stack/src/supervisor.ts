@@ -56,6 +56,7 @@ export class SupervisedChild {
   private startedAt = 0;
   private quickFailures = 0;
   private restartTimer: NodeJS.Timeout | undefined;
+  private restartPending = false;
   private stopping = false;
   private readonly tail: string[] = [];
   /** the first line of this run's output that reads like an error (a stack trace's tail says less) */
@@ -97,6 +98,8 @@ export class SupervisedChild {
     proc.on('error', (err) => {
       this.remember(`could not start: ${err.message}`);
       this.events.say(`${spec.name}: ${err.message}`);
+      // A spawn that failed (e.g. ENOENT) may never emit 'exit': restart it the same way.
+      if (proc.pid === undefined) this.exited(proc, null, null);
     });
     proc.once('exit', (code, signal) => this.exited(proc, code, signal));
     if (proc.pid !== undefined) this.events.spawned?.(spec.name, proc.pid);
@@ -127,16 +130,18 @@ export class SupervisedChild {
   }
 
   private exited(proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (proc !== this.proc || this.stopping) return;
+    if (proc !== this.proc || this.stopping || this.restartPending) return;
+    this.restartPending = true;
     const ranMs = Date.now() - this.startedAt;
     this.quickFailures = ranMs < this.policy.stableAfterMs ? this.quickFailures + 1 : 1;
     const delay = restartDelay(this.policy, this.quickFailures);
-    const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+    const how = signal ? `was killed (${signal})` : code === null ? 'could not be started' : `exited with code ${code}`;
     const lines = this.firstError && !this.tail.includes(this.firstError) ? [this.firstError, '…', ...this.tail] : this.tail;
     const why = lines.length ? `; its output ended:\n${lines.map((l) => `    ${l}`).join('\n')}` : '';
     const pattern = this.quickFailures > 1 ? ` — it keeps exiting soon after it starts (${this.quickFailures} times in a row, each within ${Math.round(this.policy.stableAfterMs / 1000)} s of starting), so the wait doubles up to ${Math.round(this.policy.restartDelayMaxMs / 1000)} s` : '';
     this.events.say(`${this.spec.name} ${how} after ${(ranMs / 1000).toFixed(1)} s; restarting in ${(delay / 1000).toFixed(1)} s${pattern}${why}`);
     this.restartTimer = setTimeout(() => {
+      this.restartPending = false;
       this.restarts++;
       this.tail.length = 0;
       this.firstError = null;

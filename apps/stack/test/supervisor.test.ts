@@ -53,6 +53,15 @@ describe('SupervisedChild', () => {
     expect(child.restarts).toBe(after); // stopped for good
   });
 
+  it('retries a command that cannot be started at all (ENOENT), saying so', async () => {
+    const said: string[] = [];
+    const child = new SupervisedChild({ name: 'missing', command: '/nonexistent/voxfleet-test-binary', args: [], env: process.env, ipc: false, stopGraceMs: 1000 }, policy, { say: (m) => said.push(m) });
+    child.start();
+    expect(await until(() => child.restarts >= 2)).toBe(true);
+    await child.stop();
+    expect(said.find((m) => m.startsWith('missing could not be started'))).toMatch(/ENOENT/);
+  });
+
   it('stop() ends a running child (SIGTERM) without a restart', async () => {
     const said: string[] = [];
     const child = new SupervisedChild({ name: 'sleeper', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], env: process.env, ipc: true, stopGraceMs: 5000 }, policy, { say: (m) => said.push(m) });
