@@ -103,7 +103,14 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   batches.start();
   const app = createApp({
     routes: routes({
-      jobs: { service, jobs, maxUploadBytes: g.maxUploadBytes, idempotencyTtlSec: 24 * 3600 },
+      jobs: {
+        service,
+        jobs,
+        maxUploadBytes: g.maxUploadBytes,
+        idempotencyTtlSec: 24 * 3600,
+        // as long as a request may run (its upload is bounded by the request timeout), a minute more
+        idempotencyPendingTtlSec: Math.ceil((cfg.http.requestTimeoutMs > 0 ? cfg.http.requestTimeoutMs : 3600_000) / 1000) + 60,
+      },
       batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b), eraseJob: (r) => service.erase(r) },
       system: {
         ping: async () => (await redis.ping()) === 'PONG',

@@ -69,7 +69,7 @@ export interface ProcessorDeps {
   /** the job options it honours (a job asking for others fails at once); absent: options are passed through */
   capabilities?: { languages: string[]; options: { language: boolean; itn: boolean } };
   blobs: Pick<BlobStore, 'localPath' | 'read' | 'delete'>;
-  results: { set(taskId: string, outcome: TaskOutcome): Promise<void> };
+  results: { set(taskId: string, outcome: TaskOutcome): Promise<void>; get(taskId: string): Promise<TaskOutcome | null> };
   cache: { set(cacheKey: string, value: CachedResult): Promise<void>; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
   stats: { recordTask(status: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
   events: { taskFinished(taskId: string): Promise<void> };
@@ -159,6 +159,17 @@ export function createProcessor(deps: ProcessorDeps) {
       if (refused) throw refused;
       attempts = await deps.stats.countRun(taskId, deps.retentionSec);
       log.info('task started', { taskId, run: attempts, attempt: job.attemptsMade + 1 });
+      if (attempts > 1) {
+        // A run killed between writing its outcome and BullMQ completing the job left a finished task: do not do it twice.
+        const prior = await deps.results.get(taskId);
+        if (prior?.status === 'completed') {
+          log.info('task already completed by an earlier run', { taskId });
+          // what the earlier run may not have got to: letting go of the claim, telling the waiters
+          for (const k of claimKeys) await deps.cache.releaseInflight(k, taskId);
+          await deps.events.taskFinished(taskId);
+          return { status: 'completed', workerId: prior.processing.workerId, textLength: prior.result.text.length, batchSizes: prior.processing.batchSizes };
+        }
+      }
       await job.updateProgress(5);
       // A cancel published before this processor was running reaches it only through the marker.
       if (await deps.cancels.isCancelled(taskId)) throw new CancelledError('cancelled');

@@ -63,7 +63,7 @@ function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?
     model: OWN,
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     blobs: { localPath: (k) => `/blobs/${k}`, read: async () => Buffer.alloc(0), delete: async (k) => void s.deletedBlobs.push(k) },
-    results: { set: async (id, o) => void s.outcomes.set(id, o) },
+    results: { set: async (id, o) => void s.outcomes.set(id, o), get: async (id) => s.outcomes.get(id) ?? null },
     cache: { set: async (k, v) => void s.cache.set(k, v), releaseInflight: async (k, t) => void s.released.push([k, t]) },
     stats: { recordTask: async (st) => void s.stats.push(st), countRun: async () => ++s.runs },
     events: { taskFinished: async (id) => void s.finished.push(id) },
@@ -100,6 +100,19 @@ describe('task processor', () => {
     const { s, process } = setup({ runsBefore: 1 });
     await process(fakeJob(payload()).job);
     expect(s.outcomes.get('t-1')).toMatchObject({ processing: { attempts: 2 } });
+  });
+
+  it('does not transcribe twice a task whose earlier run wrote its outcome and died before BullMQ completed it', async () => {
+    const { s, process } = setup({ runsBefore: 1 });
+    const earlier = { status: 'completed' as const, result: { text: 'done before', language: null, segments: [], durationSec: 2, modelId: OWN.id }, startedAt: 1, completedAt: 2, processing: { workerId: 'w0', batchSizes: [4], inferenceMs: 1, attempts: 1 } };
+    s.outcomes.set('t-1', earlier);
+    const r = await process(fakeJob(payload()).job);
+    expect(r).toEqual({ status: 'completed', workerId: 'w0', textLength: 11, batchSizes: [4] });
+    expect(s.audioCalls).toBe(0);
+    expect(s.outcomes.get('t-1')).toBe(earlier);
+    expect(s.stats).toEqual([]);
+    expect(s.released.map(([, t]) => t)).toEqual(['t-1']);
+    expect(s.finished).toEqual(['t-1']);
   });
 
   it('hands a task for another model back to the queue without running it or spending an attempt', async () => {

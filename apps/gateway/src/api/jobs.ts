@@ -9,7 +9,10 @@ export interface JobHandlerDeps {
   service: JobService;
   jobs: JobStore;
   maxUploadBytes: number;
+  /** how long an Idempotency-Key remembers its job */
   idempotencyTtlSec: number;
+  /** how long it stays reserved while its request runs (if the request dies without clearing it, e.g. Redis went away, retries get 409 for at most this long) */
+  idempotencyPendingTtlSec: number;
 }
 
 export function jobHandlers(d: JobHandlerDeps) {
@@ -23,7 +26,7 @@ export function jobHandlers(d: JobHandlerDeps) {
         await req.discardBody();
         throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 characters');
       }
-      const prior = await d.jobs.claimIdempotency(scope(req.owner), idemKey, d.idempotencyTtlSec);
+      const prior = await d.jobs.claimIdempotency(scope(req.owner), idemKey, d.idempotencyPendingTtlSec);
       if (prior !== null) {
         await req.discardBody();
         if (prior === 'pending') throw new ApiError(409, 'idempotency_conflict', 'a request with this Idempotency-Key is still in progress');

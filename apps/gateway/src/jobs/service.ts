@@ -6,7 +6,7 @@
  */
 import type { AudioInfo } from '@voxfleet/audio';
 import type { GatewayAppConfig } from '@voxfleet/config';
-import type { FleetEvents, ServedModel } from '@voxfleet/queue';
+import { isRedisUnavailable, type FleetEvents, type ServedModel } from '@voxfleet/queue';
 import { FINAL_STATUSES, type BlobStore, type JobRecord, type JobStatus, type JobStore, type StoredBlob } from '@voxfleet/storage';
 import { ApiError, notFound } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -79,23 +79,33 @@ export class JobService {
       owner: input.owner,
       now,
     });
-    const claim = await tasks.claim(key);
-    if (claim.kind === 'hit') {
+    let claim: Awaited<ReturnType<TaskService['claim']>>;
+    try {
+      claim = await tasks.claim(key);
+    } catch (err) {
       await blobs.delete(blob.key);
-      const record: JobRecord = { ...base, ...cachedFields(claim.hit, now) };
-      await jobs.create(record, { attach: false });
-      return { httpStatus: 200, job: jobView(record, 100) };
+      throw err;
     }
-    if (claim.kind === 'attach') {
-      await blobs.delete(blob.key); // the task already has these bytes
-      const record: JobRecord = { ...base, taskId: claim.taskId, blobKey: claim.audio?.blobKey ?? '' };
-      await jobs.create(record, { attach: true });
-      return { httpStatus: 202, job: await this.view(record) };
+    if (claim.kind !== 'own') await blobs.delete(blob.key); // a cached result, or the task already has these bytes
+    const record: JobRecord =
+      claim.kind === 'hit'
+        ? { ...base, ...cachedFields(claim.hit, now) }
+        : { ...base, taskId: claim.taskId, blobKey: claim.kind === 'attach' ? (claim.audio?.blobKey ?? '') : blob.key };
+    try {
+      await jobs.create(record, { attach: claim.kind !== 'hit' });
+      if (claim.kind === 'own') await tasks.enqueue(modelName, [tasks.task(record, key, DEFAULT_PRIORITY)]);
+    } catch (err) {
+      // Not acknowledged (e.g. Redis went away): undo what was made, so nothing half-created stays behind.
+      if (claim.kind === 'own') {
+        await blobs.delete(blob.key);
+        if (claim.claimed) await tasks.release(key.cacheKey, claim.taskId).catch(() => undefined);
+      }
+      await jobs.erase(record).catch(() => undefined);
+      throw err;
     }
-    const record: JobRecord = { ...base, taskId: claim.taskId, blobKey: blob.key };
-    await jobs.create(record, { attach: true });
-    await tasks.enqueue(modelName, [tasks.task(record, key, DEFAULT_PRIORITY)]);
-    return { httpStatus: 202, job: await this.view(record) };
+    if (claim.kind === 'hit') return { httpStatus: 200, job: jobView(record, 100) };
+    // The job is queued: even if its state cannot be read back now, it was accepted.
+    return { httpStatus: 202, job: await this.view(record).catch(() => jobView(record, 0)) };
   }
 
   /** Drops an upload that will not become a job. */
@@ -174,7 +184,8 @@ export class JobService {
       let page;
       try {
         page = await this.d.jobs.list(limit, cursor);
-      } catch {
+      } catch (err) {
+        if (isRedisUnavailable(err)) throw err;
         throw new ApiError(400, 'invalid_cursor', 'cursor is not valid; use nextCursor from a previous page');
       }
       const records = await this.d.jobs.getMany(page.ids);

@@ -175,6 +175,7 @@ export class TaskService {
     const candidate = taskIdFor(cacheKey, `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
     const found = await this.d.cache.lookupOrClaim(cacheKey, candidate, this.d.retentionSec);
     if (found.hit) return { kind: 'hit', hit: found.hit };
+    // (won the claim: nothing else is read, so a failure past here never leaves a claim the caller does not know of)
     if (found.claimed) return { kind: 'own', taskId: found.taskId, claimed: true };
     const task = await this.d.queue(key.modelName).get(found.taskId);
     if (task) return { kind: 'attach', taskId: found.taskId, audio: { blobKey: task.data.blobKey, durationSec: task.data.durationSec } };
