@@ -18,7 +18,7 @@
  * VOXFLEET_REDIS_PORT (default 6390) picks the port of the embedded Redis;
  * with VOXFLEET_REDIS_URL set, an existing Redis is used and none is started.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 import {
@@ -178,12 +178,14 @@ async function banner(url: string, cfg: ReturnType<typeof gatewayConfigFromEnv>)
   const g = cfg.gateway;
   let key = g.apiKeys[0] ?? '';
   if (!key && g.authEnabled) key = (await readFile(join(varDir, 'api-key'), 'utf8')).trim();
+  // The gateway writes the admin password at its first start (it is never the API key).
   const adminFile = join(varDir, 'admin-password');
-  const adminStored = await stat(adminFile).then(
-    () => true,
-    () => false,
-  );
-  const adminPassword = g.adminPassword ? 'VOXFLEET_ADMIN_PASSWORD' : adminStored ? `stored in ${shown(adminFile)}` : 'the API key';
+  const adminPassword = g.adminPassword
+    ? '(VOXFLEET_ADMIN_PASSWORD)'
+    : await readFile(adminFile, 'utf8').then(
+        (p) => `${p.trim()}  (stored in ${shown(adminFile)})`,
+        () => `(in ${shown(adminFile)})`,
+      );
   const auth = g.authEnabled ? `-H "Authorization: Bearer ${key}" ` : '';
   const clip = 'fixtures/audio/en-funasr-example.wav';
   console.log(`
@@ -192,7 +194,8 @@ async function banner(url: string, cfg: ReturnType<typeof gatewayConfigFromEnv>)
 
    URL        ${url}
    API key    ${g.authEnabled ? key : '(authentication off)'}${g.authEnabled && !g.apiKeys.length ? `  (stored in ${shown(join(varDir, 'api-key'))})` : ''}
-   Bull Board ${url}/admin/queues  (user "${g.adminUser}", password: ${adminPassword})
+   Bull Board ${url}/admin/queues  (user "${g.adminUser}")
+   Password   ${adminPassword}
 
  Transcribe a clip:
 
