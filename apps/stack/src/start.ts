@@ -18,6 +18,7 @@
  * VOXFLEET_REDIS_PORT (default 6390) picks the port of the embedded Redis;
  * with VOXFLEET_REDIS_URL set, an existing Redis is used and none is started.
  */
+import { ManifestError } from '@voxfleet/asr/manifest';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
@@ -30,6 +31,7 @@ import {
   stackConfigFromEnv,
   workerConfigFromEnv,
 } from '@voxfleet/config';
+import { servedModelNames } from './models.js';
 import { identify, onPath, portFree, portHolder } from './procs.js';
 import { StackError, clearLeftoverRedis, prepareRedis, redisAnswers } from './redis.js';
 import { AlreadyRunningError, clearLeftovers, removeState, writeState, type StackState } from './state.js';
@@ -97,6 +99,10 @@ async function main(): Promise<void> {
   process.on('exit', () => children.forEach((c) => c.killNow()));
 
   const env: NodeJS.ProcessEnv = { ...process.env };
+  if (env.VOXFLEET_MODEL && !env.VOXFLEET_MODELS) {
+    env.VOXFLEET_MODELS = (await servedModelNames(env)).join(',');
+    say(`serving ${env.VOXFLEET_MODELS} (set VOXFLEET_MODELS to choose the names the gateway accepts)`);
+  }
   // Validates the environment before anything starts.
   const cfg = gatewayConfigFromEnv(env);
   const workerCfg = workerConfigFromEnv(env);
@@ -209,7 +215,7 @@ async function banner(url: string, cfg: ReturnType<typeof gatewayConfigFromEnv>)
 }
 
 main().catch((err: unknown) => {
-  const known = err instanceof ConfigError || err instanceof StackError || err instanceof AlreadyRunningError;
+  const known = err instanceof ConfigError || err instanceof ManifestError || err instanceof StackError || err instanceof AlreadyRunningError;
   console.error(`[stack] ${known ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   void shutdown(1);
 });
