@@ -63,7 +63,7 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
   const engine = await AsrEngine.start(asr);
   const { report } = engine;
   const queueName = modelQueueName(cfg.queue.name, report.modelName);
-  log.info('model loaded', { name: report.modelName, model: report.modelId, queue: queueName, decoder: report.decoder, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs) });
+  log.info('model loaded', { name: report.modelName, model: report.modelId, queue: queueName, decoder: report.decoder, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs), ...(report.weights ? { weights: report.weights } : {}) });
   const queue = new TaskQueue({ ...cfg.queue, name: queueName }, redis, cfg.storage.retentionSec);
 
   // Adaptive wait: is more audio about to reach this model's batcher?

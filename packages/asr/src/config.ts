@@ -18,6 +18,12 @@ export const asrConfigSchema = z.object({
   precision: z.enum([...PRECISIONS, 'auto']).default('auto'),
   /** intra-op threads for the CPU provider; 0 lets onnxruntime decide */
   threads: z.number().int().min(0).max(256).default(0),
+  /**
+   * int8 graphs on the CPU provider: `auto` re-signs dynamically quantized uint8 MatMul weights to int8 in memory
+   * at load where the CPU has VNNI or AMX (bit-identical outputs, onnxruntime's faster u8×s8 kernels; int8-weights.ts);
+   * `asis` runs the file's weights as they are
+   */
+  int8Weights: z.enum(['auto', 'asis']).default('auto'),
   /** device index for GPU providers (one worker process per GPU) */
   deviceId: z.number().int().min(0).default(0),
   /** a pause at least this long starts a new transcript segment */
@@ -50,7 +56,7 @@ export function asrConfigsFromEnv(env: NodeJS.ProcessEnv = process.env): AsrConf
 
 /**
  * Reads VOXFLEET_MODEL, VOXFLEET_MODEL_NAME, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
- * VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH.
+ * VOXFLEET_INT8_WEIGHTS, VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH.
  */
 export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
   const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
@@ -61,6 +67,7 @@ export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides
     precision: env.VOXFLEET_PRECISION || undefined,
     threads: num(env.VOXFLEET_THREADS),
     deviceId: num(env.VOXFLEET_DEVICE_ID),
+    int8Weights: env.VOXFLEET_INT8_WEIGHTS || undefined,
     decoder: env.VOXFLEET_DECODER || undefined,
     lmPath: env.VOXFLEET_LM || undefined,
     lmAlpha: num(env.VOXFLEET_LM_ALPHA),

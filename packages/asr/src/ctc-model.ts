@@ -16,7 +16,7 @@ import { FrontEnd, lfrFrameCount } from './frontend/index.js';
 import { modelMetaFrom, type ModelMeta } from './model-meta.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
 import { fastestOf, selectSession, wantedVariants, type Calibration } from './backends/select.js';
-import { listVariants, type ModelVariant } from './session.js';
+import { listVariants, weightsNote, type ModelVariant } from './session.js';
 
 export type { Calibration };
 
@@ -48,6 +48,8 @@ export interface LoadReport {
   precision: Precision;
   loadMs: number;
   calibration: Calibration[];
+  /** what was done to the weights at load, if anything (e.g. int8 re-signing: session.ts) */
+  weights?: string;
 }
 
 
@@ -116,6 +118,7 @@ export class CtcModel {
           precision: variant.precision,
           loadMs: 0,
           calibration,
+          ...weightsNote(session),
         };
         return new CtcModel(session, meta, frontEnd, report, config, decoder);
       },

@@ -17,3 +17,4 @@ export { MANIFEST_FILE, ManifestError, readManifest, servedName, type ModelManif
 export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';
 export { loadModelSpec, describeSpec, detectKind, ModelSpecError, MODEL_KINDS, type ModelKind, type ModelSpec } from './registry.js';
 export { FamilyModel, UnsupportedOptionError, type JobOptions } from './backends/family.js';
+export { signInt8Weights, signedInt8Exact, type SignedWeights } from './int8-weights.js';

@@ -28,7 +28,8 @@ export interface OnnxInfo {
   outputs: TensorSignature[];
 }
 
-class ProtoReader {
+/** A protobuf wire-format reader over bytes (`bytes()` returns views into the same buffer). */
+export class ProtoReader {
   pos = 0;
   constructor(private readonly buf: Uint8Array) {}
   get done(): boolean {
@@ -56,7 +57,10 @@ class ProtoReader {
   skip(wireType: number): void {
     if (wireType === 0) this.varint();
     else if (wireType === 1) this.pos += 8;
-    else if (wireType === 2) this.pos += this.varint();
+    else if (wireType === 2) {
+      const len = this.varint(); // read before adding: `this.pos += this.varint()` would add to the position before the length
+      this.pos += len;
+    }
     else if (wireType === 5) this.pos += 4;
     else throw new Error(`unsupported wire type ${wireType}`);
   }

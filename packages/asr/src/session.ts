@@ -3,10 +3,11 @@
  * precision), how to open one on an execution provider, and clear errors when
  * a provider or precision cannot run.
  */
-import { stat, readdir } from 'node:fs/promises';
+import { readFile, stat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Precision, Provider } from './config.js';
+import { signInt8Weights, signedInt8Exact } from './int8-weights.js';
 
 export interface ModelVariant {
   precision: Precision;
@@ -64,6 +65,16 @@ const PROVIDER_HINT: Record<Provider, string> = {
 export interface SessionOptions {
   threads: number;
   deviceId: number;
+  /** see config.ts (default auto) */
+  int8Weights?: 'auto' | 'asis';
+}
+
+/** what was done to a session's weights at load (int8 re-signing), for its load report */
+const notes = new WeakMap<ort.InferenceSession, string>();
+/** `{ weights }` for a LoadReport when something was done to the session's weights at load, else nothing */
+export function weightsNote(session: ort.InferenceSession): { weights?: string } {
+  const note = notes.get(session);
+  return note ? { weights: note } : {};
 }
 
 export async function openSession(
@@ -74,12 +85,22 @@ export async function openSession(
   const ep: ort.InferenceSession.ExecutionProviderConfig =
     provider === 'cuda' ? { name: 'cuda', deviceId: opts.deviceId } : provider;
   try {
-    return await ort.InferenceSession.create(variant.file, {
+    const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [ep],
       graphOptimizationLevel: 'all',
       ...(opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
       interOpNumThreads: 1,
-    });
+    };
+    // int8 on the CPU: uint8 MatMul weights re-signed in memory where u8×s8 kernels are exact (int8-weights.ts)
+    if (provider === 'cpu' && variant.precision === 'int8' && (opts.int8Weights ?? 'auto') === 'auto' && signedInt8Exact()) {
+      const signed = signInt8Weights(await readFile(variant.file));
+      if (signed) {
+        const session = await ort.InferenceSession.create(signed.bytes, options);
+        notes.set(session, `uint8 weights of ${signed.nodes} integer MatMuls re-signed to int8 at load (exact on this CPU's VNNI/AMX; VOXFLEET_INT8_WEIGHTS=asis to keep them)`);
+        return session;
+      }
+    }
+    return await ort.InferenceSession.create(variant.file, options);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     if (provider !== 'cpu') {

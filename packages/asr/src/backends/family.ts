@@ -33,6 +33,7 @@ import { createFrontEnd, type FrontEndFeatures, type SpecFrontEnd } from '../fro
 import { fileDigest, modelIdentity } from '../identity.js';
 import type { ModelSpec } from '../registry.js';
 import { fastestOf, selectSession } from './select.js';
+import { weightsNote } from '../session.js';
 
 /** Per-job options a model may take. */
 export interface JobOptions {
@@ -91,6 +92,7 @@ export class FamilyModel {
           precision: variant.precision,
           loadMs: 0,
           calibration: [],
+          ...weightsNote(session),
         }, config),
       (m) => m.calibrate(),
     );
