@@ -67,22 +67,25 @@ export interface ClipSet {
   ten: Clip[];
 }
 
+/** about `targetSec` (± 1 s) of clips drawn (seeded) from `pool`, joined with `gap` s of near-silence */
+export function concatOf(pool: Clip[], targetSec: number, seed: number, gap: number): Clip {
+  const r = rng(seed);
+  const parts: Clip[] = [];
+  let sec = gap;
+  while (sec < targetSec - 1) {
+    const c = pool[Math.floor(r() * pool.length)]!;
+    if (sec + c.sec + gap > targetSec + 1 && parts.length > 0) break;
+    parts.push(c);
+    sec += c.sec + gap;
+  }
+  const samples = concatClips(parts, gap, seed);
+  return { name: `concat-${targetSec}s-${seed}`, samples, sec: samples.length / SR };
+}
+
 export async function loadClips(): Promise<ClipSet> {
   const real = await fixtureClips();
   const held = real.filter((c) => c.name.startsWith('heldout-'));
-  const build = (targetSec: number, seed: number, gap: number): Clip => {
-    const r = rng(seed);
-    const parts: Clip[] = [];
-    let sec = gap;
-    while (sec < targetSec - 1) {
-      const c = held[Math.floor(r() * held.length)]!;
-      if (sec + c.sec + gap > targetSec + 1 && parts.length > 0) break;
-      parts.push(c);
-      sec += c.sec + gap;
-    }
-    const samples = concatClips(parts, gap, seed);
-    return { name: `concat-${targetSec}s-${seed}`, samples, sec: samples.length / SR };
-  };
+  const build = (targetSec: number, seed: number, gap: number): Clip => concatOf(held, targetSec, seed, gap);
   const long = [15, 20, 25, 35, 45, 60].map((t, i) => build(t, 100 + i, 0.6));
   const ten = [0, 1, 2, 3, 4, 5].map((i) => build(10, 200 + i, 0.3));
   return { real, long, ten };

@@ -26,8 +26,11 @@ function block(name: string, body: string): string {
   return `<!-- bench:${name}:start -->\n${body.trim()}\n<!-- bench:${name}:end -->`;
 }
 
-/** Replaces the `name` block inside this section (creating the section, or the block, when missing). */
-export async function updateBenchmarks(name: 'main' | 'long', body: string): Promise<void> {
+/**
+ * Replaces the `name` block inside this section (creating the section, or the block, when missing; a new
+ * block goes at the section's end, under `heading` when one is given).
+ */
+export async function updateBenchmarks(name: 'main' | 'long' | 'model', body: string, heading?: string): Promise<void> {
   let text = await readFile(FILE, 'utf8').catch(() => '# Benchmarks\n');
   const start = text.indexOf(SECTION);
   if (start < 0) {
@@ -39,7 +42,7 @@ export async function updateBenchmarks(name: 'main' | 'long', body: string): Pro
   const end = next < 0 ? text.length : next;
   let section = text.slice(s, end);
   const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`);
-  section = re.test(section) ? section.replace(re, () => block(name, body)) : `${section.trimEnd()}\n\n${block(name, body)}\n`;
+  section = re.test(section) ? section.replace(re, () => block(name, body)) : `${section.trimEnd()}\n\n${heading ? `${heading}\n\n` : ''}${block(name, body)}\n`;
   text = text.slice(0, s) + section + text.slice(end);
   await writeFile(FILE, text);
 }

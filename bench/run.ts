@@ -12,6 +12,7 @@
  * `--quick`: few requests per level (under 2 minutes), JSON only — it does not
  * replace the full run's figures in BENCHMARKS.md.
  * `--long`: the 2-hour recording instead (see long.ts; with `--quick`, 30 minutes).
+ * `--model <dir>` (or `--model full-sense-voice`): VoxFleet against sherpa-onnx on that model instead (see model.ts).
  */
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +197,11 @@ function fmtPcts(p: ReturnType<typeof pcts> | undefined): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--model')) {
+    const { runModel } = await import('./model.js'); // its own options
+    await runModel(process.argv.slice(2));
+    return;
+  }
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
