@@ -3,6 +3,12 @@
  * Accuracy table of the engine: the held-out synthetic set (voices and
  * sentences never used in training) and the real human clips of fixtures/audio.
  *
+ * npm run eval -- --real [--real-dir DIR] [--no-pocketsphinx] [--sets bar,seen-speaker,digits]
+ * WER and CER on real human speech the default model never trained on
+ * (fixtures/real/split.jsonl: ../shared/audio when present or DIR, else the
+ * committed subset in fixtures/real), with pocketsphinx's on the same clips
+ * beside them when it is installed (apt-get install pocketsphinx pocketsphinx-en-us).
+ *
  * npm run eval -- --tune "alpha,beta[,unk];…" --heldout training/data/dev
  * Scores beam search with the model's LM at each weight pair on a dev set
  * (runs the model once, decodes many times) — tune on dev, never on test.
@@ -22,6 +28,7 @@ import {
   type ErrorCounts,
 } from '@voxfleet/asr';
 import { decodeFile } from '@voxfleet/audio';
+import { pocketsphinx, pocketsphinxVersion, POCKETSPHINX, realSource, type RealRow } from './real-speech.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -92,6 +99,11 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '8' },
       decoder: { type: 'string' },
       tune: { type: 'string' },
+      real: { type: 'boolean', default: false },
+      'real-dir': { type: 'string' },
+      'no-pocketsphinx': { type: 'boolean', default: false },
+      sets: { type: 'string' },
+      parallel: { type: 'string', default: '2' },
     },
   });
   const config = asrConfigFromEnv(process.env, {
@@ -103,6 +115,17 @@ async function main(): Promise<void> {
   if (values.tune) {
     if (!values.heldout) throw new Error('--tune needs --heldout DIR (a dev set, not the test set)');
     await tune(config, values.heldout, values.tune, Number(values.batch));
+    return;
+  }
+  if (values.real) {
+    await realEval(config, {
+      dir: values['real-dir'] ?? join(ROOT, '../shared/audio'),
+      pocketsphinx: !values['no-pocketsphinx'],
+      sets: values.sets?.split(',').filter(Boolean),
+      batch: Number(values.batch),
+      parallel: Number(values.parallel),
+      json: values.json,
+    });
     return;
   }
   const engine = await AsrEngine.start(config);
@@ -144,6 +167,81 @@ async function main(): Promise<void> {
   }
   console.log('\nexamples (reference → hypothesis):');
   for (const s of results.filter((r) => !r.set.includes(' only'))) for (const e of s.examples) console.log(`  ${s.set} ${e.file}\n    ref: ${e.ref}\n    hyp: ${e.hyp}`);
+}
+
+interface RealScore {
+  set: string;
+  n: number;
+  audioSec: number;
+  cer: number;
+  wer: number;
+  ps?: { cer: number; wer: number };
+}
+
+/** `--real`: the held-out real clips through the engine and, when installed, pocketsphinx. */
+async function realEval(
+  config: Parameters<typeof AsrEngine.start>[0],
+  opts: { dir: string; pocketsphinx: boolean; sets?: string[]; batch: number; parallel: number; json: boolean },
+): Promise<void> {
+  const src = await realSource(ROOT, opts.dir);
+  const rows = src.rows.filter((r) => !opts.sets || opts.sets.includes(r.set));
+  const audio: Float32Array[] = [];
+  for (let i = 0; i < rows.length; i += 16) audio.push(...(await Promise.all(rows.slice(i, i + 16).map((r) => decodeFile(r.file)))));
+  const engine = await AsrEngine.start(config);
+  const hyps: string[] = [];
+  try {
+    for (let i = 0; i < audio.length; i += opts.batch) {
+      // copies: the engine transfers the buffers it is given to its thread
+      const { transcripts } = await engine.transcribe(audio.slice(i, i + opts.batch).map((a) => a.slice()));
+      hyps.push(...transcripts.map((t) => t.text));
+    }
+  } finally {
+    await engine.close();
+  }
+  const version = opts.pocketsphinx ? pocketsphinxVersion() : null;
+  const ps = version ? await pocketsphinx(audio, version, join(ROOT, 'var/eval-cache/pocketsphinx.json'), opts.parallel) : null;
+  const groups: [string, (r: RealRow) => boolean][] = [
+    ['bar: read English, never-trained speakers (all)', (r) => r.set === 'bar'],
+    ['  bar: LJSpeech (female)', (r) => r.set === 'bar' && r.speaker === 'ljspeech-f'],
+    ['  bar: fixtures/audio (LibriSpeech 1995, Fun-ASR en)', (r) => r.set === 'bar' && r.speaker !== 'ljspeech-f'],
+    ['seen speaker, held-out sentences (dctts male)', (r) => r.set === 'seen-speaker'],
+    ['digits, never-trained FSDD speakers (8 kHz)', (r) => r.set === 'digits'],
+  ];
+  const scores: RealScore[] = [];
+  for (const [set, pick] of groups) {
+    const idx = rows.flatMap((r, i) => (pick(r) ? [i] : []));
+    if (idx.length === 0) continue;
+    const score = (h: string[]): { cer: number; wer: number } => ({
+      cer: rate(sumCounts(idx.map((i) => charErrors(h[i]!, rows[i]!.text)))),
+      wer: rate(sumCounts(idx.map((i) => wordErrors(h[i]!, rows[i]!.text)))),
+    });
+    scores.push({ set, n: idx.length, audioSec: idx.reduce((a, i) => a + audio[i]!.length / 16000, 0), ...score(hyps), ...(ps ? { ps: score(ps) } : {}) });
+  }
+  const r = engine.report;
+  if (opts.json) {
+    const clips = rows.map((row, i) => ({ file: row.file.replace(ROOT, ''), set: row.set, ref: row.text, hyp: hyps[i], ...(ps ? { pocketsphinx: ps[i] } : {}) }));
+    console.log(JSON.stringify({ model: r.modelId, precision: r.precision, decoder: r.decoder, source: src.full ? src.dir : 'fixtures/real (committed subset)', pocketsphinx: version, scores, clips }, null, 2));
+    return;
+  }
+  const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+  console.log(`model ${r.modelId}, ${r.precision} on ${r.provider}, decoder ${r.decoder}`);
+  console.log(src.full ? `real speech: the held-out split of ${src.dir} (fixtures/real/split.jsonl)` : `real speech: the committed subset in fixtures/real (no shared audio at ${opts.dir}; --real-dir DIR)`);
+  console.log(
+    version
+      ? `pocketsphinx: ${POCKETSPHINX} ${version} (en-us model), same 16 kHz audio\n`
+      : `pocketsphinx: ${opts.pocketsphinx ? 'not installed (apt-get install pocketsphinx pocketsphinx-en-us)' : 'off (--no-pocketsphinx)'}; its columns are skipped\n`,
+  );
+  console.log('| set | clips | audio (s) | VoxFleet CER | VoxFleet WER | pocketsphinx CER | pocketsphinx WER |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of scores) {
+    console.log(`| ${s.set} | ${s.n} | ${s.audioSec.toFixed(1)} | ${pct(s.cer)} | ${pct(s.wer)} | ${s.ps ? pct(s.ps.cer) : '–'} | ${s.ps ? pct(s.ps.wer) : '–'} |`);
+  }
+  console.log('\nexamples (reference / VoxFleet / pocketsphinx):');
+  for (const set of ['bar', 'seen-speaker', 'digits']) {
+    for (const i of rows.flatMap((row, k) => (row.set === set ? [k] : [])).slice(0, 3)) {
+      console.log(`  ${rows[i]!.file.replace(ROOT, '')}\n    ref: ${rows[i]!.text}\n    vox: ${hyps[i]}${ps ? `\n    ps:  ${ps[i]}` : ''}`);
+    }
+  }
 }
 
 /** CER/WER of beam search with the model's LM at each "alpha,beta[,unkPenalty]" setting; greedy first for reference. */
