@@ -28,9 +28,9 @@ import textgen
 LFR_M, LFR_N = 7, 3
 
 
-def load_shards(data_dir: str, seen: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+def load_shards(data_dir: str, seen: dict, skip: tuple[str, ...] = ()) -> list[tuple[np.ndarray, np.ndarray]]:
     for path in sorted(glob.glob(os.path.join(data_dir, "train-*.npz"))):
-        if path.endswith(".tmp.npz") or path in seen:
+        if path.endswith(".tmp.npz") or path in seen or os.path.basename(path).startswith(skip):
             continue
         z = np.load(path, allow_pickle=True)
         seen[path] = list(zip(z["feats"], z["labels"]))
@@ -191,6 +191,11 @@ def main() -> None:
                     help="dropout in every block (0 trains ~1.45x faster per step; use it while underfitting)")
     ap.add_argument("--rewarm", action="store_true",
                     help="when resuming last.pt, ramp the learning rate up again over 100 steps")
+    ap.add_argument("--finetune-lr", type=float, default=0,
+                    help="a constant learning rate (after the re-warm-up, before the anneal) instead of the "
+                         "inverse-sqrt schedule: for fine-tuning a warm-started model")
+    ap.add_argument("--skip-shards", default="",
+                    help="comma list of shard name prefixes to leave out, e.g. train-r (real speech), train-m (many voices)")
     ap.add_argument("--init-onnx", help="warm start from an exported fp32 model (weights, CMVN, step) "
                     "when the run has no last.pt, e.g. models/voxfleet-en-char-ctc/model.onnx")
     args = ap.parse_args()
@@ -199,7 +204,8 @@ def main() -> None:
     rng = random.Random(0)
     os.makedirs(args.run, exist_ok=True)
     seen: dict = {}
-    utts = load_shards(args.data, seen)
+    skip = tuple(p for p in args.skip_shards.split(",") if p)
+    utts = load_shards(args.data, seen, skip)
     test = load_test(args.data)
     net = M.CharConformerCTC(len(textgen.VOCAB), dropout=args.dropout)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
@@ -231,11 +237,11 @@ def main() -> None:
 
     done = False
     while not done:
-        utts = load_shards(args.data, seen)
+        utts = load_shards(args.data, seen, skip)
         for b in batches(utts, args.max_frames, rng):
             x, lens, y, ylens = collate([utts[i] for i in b], neg_mean, inv_std, rng)
             s = state["step"]
-            lr = args.lr * min((s + 1) / args.warmup, math.sqrt(args.warmup / (s + 1)))
+            lr = args.finetune_lr or args.lr * min((s + 1) / args.warmup, math.sqrt(args.warmup / (s + 1)))
             left = args.minutes * 60 - state["elapsed"]
             if args.anneal_minutes > 0 and left < args.anneal_minutes * 60:
                 lr *= max(0.02, left / (args.anneal_minutes * 60))
