@@ -9,6 +9,6 @@ export { ffmpegEncode, encodeFile } from './ffmpeg.js';
 export { zipOf, tarOf, patchBytes, unzip, overlappingZip, type ArchiveItem, type OverlapOptions } from './archives.js';
 export { copyDir, filesUnder } from './files.js';
 export { rawHttp, multipartBody, filePartHeaders, type RawRequest, type RawResponse, type RawStep } from './raw-http.js';
-export { ensureTestGraph, onnxTools, syntheticFeatures, testGraphSourceHash, TEST_GRAPH_KINDS, type TestGraphKind, type TestGraphSize } from './testgraphs.js';
+export { ensureTestGraph, onnxTools, syntheticFeatures, testGraphSourceHash, SINGLE_FILE_TEST_GRAPH_KINDS, TEST_GRAPH_KINDS, type SingleFileTestGraphKind, type TestGraphKind, type TestGraphSize } from './testgraphs.js';
 export { sherpaTranscribe, sherpaVersion, SherpaRecognizer, type SherpaKind, type SherpaOptions, type SherpaResult } from './sherpa.js';
 export { identityOnnx, type OnnxTensorSpec } from './onnx.js';

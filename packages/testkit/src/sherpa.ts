@@ -24,7 +24,8 @@ const require = createRequire(import.meta.url);
 export type SherpaKind = TestGraphKind;
 
 export interface SherpaOptions {
-  /** model file inside the directory (default model.onnx, else model.int8.onnx) */
+  /** model file inside the directory (default model.onnx, else model.int8.onnx); parakeet-tdt: the encoder's
+   * (default encoder.onnx, else encoder.int8.onnx), its decoder and joiner named alike (decoder.int8.onnx, …) */
   model?: string;
   /** onnxruntime intra-op threads per decode (default 1) */
   numThreads?: number;
@@ -43,6 +44,8 @@ export interface SherpaResult {
   tokens: string[];
   /** seconds, one per token (empty when the model gives none) */
   timestamps: number[];
+  /** TDT transducers: each token's duration in seconds */
+  durations?: number[];
   lang?: string;
   emotion?: string;
   event?: string;
@@ -79,7 +82,16 @@ export function sherpaVersion(): { sherpa: string; onnxruntime: string } {
   return { sherpa: sherpa().version, onnxruntime: sherpa().onnxruntimeVersion };
 }
 
+function transducerConfig(dir: string, opts: SherpaOptions): object {
+  const encoder = opts.model ?? (existsSync(join(dir, 'encoder.onnx')) ? 'encoder.onnx' : 'encoder.int8.onnx');
+  const files = { encoder: join(dir, encoder), decoder: join(dir, encoder.replace(/^encoder/, 'decoder')), joiner: join(dir, encoder.replace(/^encoder/, 'joiner')) };
+  const tokens = join(dir, 'tokens.txt');
+  for (const f of [...Object.values(files), tokens]) if (!existsSync(f)) throw new Error(`sherpa-onnx: ${f} does not exist`);
+  return { transducer: files, modelType: 'nemo_transducer', tokens, numThreads: opts.numThreads ?? 1, provider: opts.provider ?? 'cpu', debug: opts.debug ? 1 : 0 };
+}
+
 function modelConfig(kind: SherpaKind, dir: string, opts: SherpaOptions): object {
+  if (kind === 'parakeet-tdt') return transducerConfig(dir, opts);
   const file = opts.model ?? (existsSync(join(dir, 'model.onnx')) ? 'model.onnx' : 'model.int8.onnx');
   const model = join(dir, file);
   const tokens = join(dir, 'tokens.txt');
@@ -101,6 +113,7 @@ function modelConfig(kind: SherpaKind, dir: string, opts: SherpaOptions): object
 
 function tidy(r: RawResult): SherpaResult {
   const out: SherpaResult = { text: r.text, tokens: r.tokens, timestamps: r.timestamps };
+  if (r.durations?.length) out.durations = r.durations;
   if (r.lang) out.lang = r.lang;
   if (r.emotion) out.emotion = r.emotion;
   if (r.event) out.event = r.event;

@@ -13,7 +13,11 @@ import { REPO_ROOT } from '@voxfleet/config';
 
 const run = promisify(execFile);
 
-export const TEST_GRAPH_KINDS = ['sense-voice', 'funasr-nano-ctc', 'paraformer', 'paraformer-ts', 'nemo-ctc'] as const;
+/** the kinds whose graph is one model.onnx (+ model.int8.onnx) */
+export const SINGLE_FILE_TEST_GRAPH_KINDS = ['sense-voice', 'funasr-nano-ctc', 'paraformer', 'paraformer-ts', 'nemo-ctc'] as const;
+export type SingleFileTestGraphKind = (typeof SINGLE_FILE_TEST_GRAPH_KINDS)[number];
+/** every kind: parakeet-tdt is a transducer (encoder, decoder, joiner) */
+export const TEST_GRAPH_KINDS = [...SINGLE_FILE_TEST_GRAPH_KINDS, 'parakeet-tdt'] as const;
 export type TestGraphKind = (typeof TEST_GRAPH_KINDS)[number];
 export type TestGraphSize = 'tiny' | 'full';
 
@@ -59,7 +63,8 @@ export async function onnxTools(args: string[], timeoutMs = 30 * 60_000): Promis
 const pending = new Map<string, Promise<string>>();
 
 /**
- * Directory of the generated `kind` graph (model.onnx, model.int8.onnx, tokens.txt),
+ * Directory of the generated `kind` graph (model.onnx, model.int8.onnx, tokens.txt; parakeet-tdt:
+ * encoder/decoder/joiner[.int8].onnx, encoder.weights, tokens.txt),
  * generating it when missing or when the generator changed. Concurrent callers
  * (other test processes included) share or race harmlessly: each writes a
  * private folder and renames it into place.

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToHalf, FrontEnd, halfToFloat32, readOnnxMetadata } from '@voxfleet/asr';
 import { REPO_ROOT } from '@voxfleet/config';
-import { ensureTestGraph, fixtureSamples, onnxTools, syntheticFeatures, TEST_GRAPH_KINDS, type TestGraphKind } from '../src/index.js';
+import { ensureTestGraph, fixtureSamples, onnxTools, syntheticFeatures, SINGLE_FILE_TEST_GRAPH_KINDS as TEST_GRAPH_KINDS, type SingleFileTestGraphKind as TestGraphKind } from '../src/index.js';
 
 let work = '';
 beforeAll(async () => {

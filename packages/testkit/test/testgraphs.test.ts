@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readOnnxMetadata } from '@voxfleet/asr/onnx-metadata';
-import { ensureTestGraph, fixtureSamples, onnxTools, SherpaRecognizer, syntheticFeatures, TEST_GRAPH_KINDS, type TestGraphKind } from '../src/index.js';
+import { ensureTestGraph, fixtureSamples, onnxTools, SherpaRecognizer, syntheticFeatures, SINGLE_FILE_TEST_GRAPH_KINDS as TEST_GRAPH_KINDS, type SingleFileTestGraphKind as TestGraphKind } from '../src/index.js';
 
 type Sig = [name: string, type: string, shape: (number | string)[]][];
 

@@ -1,7 +1,8 @@
 """/usr/bin/python3 -m testgraph KIND --size tiny|full --out DIR  (run from scripts/models)
 
 Writes a model directory laid out like the sherpa-onnx export of KIND, with
-model.onnx, model.int8.onnx and tokens.txt (README.md lists what each holds)."""
+model.onnx, model.int8.onnx and tokens.txt (README.md lists what each holds);
+parakeet-tdt writes the transducer's encoder/decoder/joiner files instead."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ import onnx
 
 from convert.int8 import quantize_model
 
-from . import funasr_nano, nemo_ctc, paraformer, sense_voice, sanm
+from . import funasr_nano, nemo_ctc, paraformer, parakeet_tdt, sense_voice, sanm
 from .builder import save
 
 TINY = {
@@ -22,6 +23,7 @@ TINY = {
     "paraformer": lambda out: paraformer.tiny(out, timestamps=False),
     "paraformer-ts": lambda out: paraformer.tiny(out, timestamps=True),
     "nemo-ctc": nemo_ctc.tiny,
+    "parakeet-tdt": parakeet_tdt.tiny,
 }
 FULL = {
     "sense-voice": sanm.full_sense_voice,
@@ -40,10 +42,11 @@ def main(argv: list[str]) -> int:
         return 2
     t0 = time.monotonic()
     os.makedirs(args.out, exist_ok=True)
-    build(args.out)
-    fp32 = os.path.join(args.out, "model.onnx")
-    m, n = quantize_model(onnx.load(fp32), "uint8", per_channel=False)
-    save(m, os.path.join(args.out, "model.int8.onnx"))
+    n = build(args.out)
+    if n is None:  # one model.onnx: quantized here with sherpa-onnx's settings
+        fp32 = os.path.join(args.out, "model.onnx")
+        m, n = quantize_model(onnx.load(fp32), "uint8", per_channel=False)
+        save(m, os.path.join(args.out, "model.int8.onnx"))
     files = sorted(os.listdir(args.out))
     sizes = ", ".join(f"{f} {os.path.getsize(os.path.join(args.out, f))}" for f in files)
     print(f"testgraph {args.kind} ({args.size}) → {args.out}: {sizes}; {n} MatMuls quantized; {time.monotonic() - t0:.1f} s")
