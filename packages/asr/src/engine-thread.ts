@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FamilyModel } from './backends/family.js';
+import { TransducerModel } from './backends/transducer.js';
 import { asrConfigSchema } from './config.js';
 import { CtcModel, type LoadReport } from './ctc-model.js';
 import type { Transcript } from './ctc.js';
@@ -29,6 +30,11 @@ interface Loaded {
 async function load(): Promise<Loaded> {
   const config = asrConfigSchema.parse(workerData);
   const spec = await loadModelSpec(config);
+  if (spec.kind === 'nemo-transducer') {
+    const m = await TransducerModel.load(spec, config);
+    const cost: FrameCost = { kind: 'subsampled', factor: spec.transducer!.info.subsamplingFactor };
+    return { report: m.report, cost, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release() };
+  }
   if (spec.kind !== 'voxfleet-ctc') {
     const m = await FamilyModel.load(spec, config);
     const fe = spec.frontEnd!;

@@ -15,6 +15,7 @@ export { resolveDecoder, decoderTag, describeDecoder, DecoderConfigError, type D
 export { fileDigest, modelIdentity, type ModelIdentity } from './identity.js';
 export { MANIFEST_FILE, ManifestError, readManifest, servedName, type ModelManifest } from './manifest.js';
 export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';
-export { loadModelSpec, describeSpec, detectKind, ModelSpecError, MODEL_KINDS, type ModelKind, type ModelSpec } from './registry.js';
+export { loadModelSpec, describeSpec, detectKind, ModelSpecError, MODEL_KINDS, type ModelKind, type ModelSpec, type TransducerSpec } from './registry.js';
 export { FamilyModel, UnsupportedOptionError, type JobOptions } from './backends/family.js';
+export { TransducerModel } from './backends/transducer.js';
 export { signInt8Weights, signedInt8Exact, type SignedWeights } from './int8-weights.js';

@@ -12,28 +12,46 @@
  * - `sense-voice`: `x`, `x_length`, `language`, `text_norm` → `logits` [N,T+4,V] (model_type sense_voice_ctc);
  * - `funasr-nano-ctc`: the Fun-ASR-Nano CTC export: `x` [1,T,560] → `logits` (sense_voice_ctc, comment contains "Nano");
  * - `paraformer`: `speech`, `speech_lengths` → `logits`, `token_num` (+ `us_alphas`, `us_cif_peak` with timestamps);
- * - `nemo-ctc`: `audio_signal` [N,80,T], `length` → `logprobs` (NeMo EncDec… CTC export).
+ * - `nemo-ctc`: `audio_signal` [N,80,T], `length` → `logprobs` (NeMo EncDec… CTC export);
+ * - `nemo-transducer`: a directory of encoder / decoder / joiner graphs per precision
+ *   (`encoder[.int8].onnx`, …; NeMo's transducer export as sherpa-onnx ships Parakeet TDT),
+ *   bound by position as sherpa-onnx binds them; metadata on the encoder; TDT only.
  */
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { AsrConfig, Precision } from './config.js';
 import {
   ModelMetadataError,
   SymbolTable,
+  checkTransducerTokens,
   nemoCtcFrontEndSpec,
   nemoCtcModelInfo,
+  nemoTransducerFrontEndSpec,
+  nemoTransducerModelInfo,
   paraformerFrontEndSpec,
   paraformerModelInfo,
   senseVoiceFrontEndSpec,
   senseVoiceModelInfo,
+  type NemoTransducerModelInfo,
 } from './families/index.js';
 import { parseFrontEndSpec, type FrontEndSpec } from './frontend/spec.js';
 import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { readOnnxInfo, type OnnxInfo, type TensorSignature } from './onnx-metadata.js';
-import { listVariants, type ModelVariant } from './session.js';
+import { listVariants, precisionOfFile, type ModelVariant } from './session.js';
 
-export const MODEL_KINDS = ['voxfleet-ctc', 'sense-voice', 'funasr-nano-ctc', 'paraformer', 'nemo-ctc'] as const;
+export const MODEL_KINDS = ['voxfleet-ctc', 'sense-voice', 'funasr-nano-ctc', 'paraformer', 'nemo-ctc', 'nemo-transducer'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
+type SingleFileKind = Exclude<ModelKind, 'nemo-transducer'>;
+
+/** A transducer's three graphs: their signatures (of the primary precision) and what the encoder's metadata says. */
+export interface TransducerSpec {
+  info: NemoTransducerModelInfo;
+  /** joiner output width - V: the TDT durations (durations 0 .. n-1 frames) */
+  numDurations: number;
+  encoder: Pick<OnnxInfo, 'inputs' | 'outputs'>;
+  decoder: Pick<OnnxInfo, 'inputs' | 'outputs'>;
+  joiner: Pick<OnnxInfo, 'inputs' | 'outputs'>;
+}
 
 export interface ModelSpec {
   name: string;
@@ -50,14 +68,16 @@ export interface ModelSpec {
   options: { language: boolean; itn: boolean };
   /** the front-end (null for voxfleet-ctc, whose front-end is built from its metadata by CtcModel) */
   frontEnd: FrontEndSpec | null;
-  /** greedy CTC, CTC prefix beam search (voxfleet-ctc with an LM), or Paraformer's per-row argmax */
-  decoder: 'ctc-greedy' | 'ctc-beam' | 'paraformer';
+  /** greedy CTC, CTC prefix beam search (voxfleet-ctc with an LM), Paraformer's per-row argmax, or TDT greedy search */
+  decoder: 'ctc-greedy' | 'ctc-beam' | 'paraformer' | 'tdt-greedy';
   /** token timestamps: from CTC frames, from CIF peaks (Paraformer with 4 outputs), or none (they span the utterance) */
   timestamps: 'frames' | 'cif-peaks' | 'none';
   /** largest batch the graph takes (Nano CTC: 1) */
   maxBatch: number;
   metadata: Record<string, string>;
   signature: Pick<OnnxInfo, 'inputs' | 'outputs'>;
+  /** nemo-transducer only */
+  transducer?: TransducerSpec;
 }
 
 /** A model directory VoxFleet cannot serve: which file, and what is wrong with it. */
@@ -77,7 +97,7 @@ interface Expect {
   rank: number;
 }
 
-const SIGNATURES: Record<ModelKind, { inputs: Expect[]; outputs: Expect[] }> = {
+const SIGNATURES: Record<SingleFileKind, { inputs: Expect[]; outputs: Expect[] }> = {
   'voxfleet-ctc': {
     inputs: [
       { name: 'x', type: 'float32|float16', rank: 3 },
@@ -125,6 +145,7 @@ export function detectKind(info: OnnxInfo): ModelKind | null {
   const { inputs, outputs, metadata } = info;
   if (has(inputs, 'speech') && has(inputs, 'speech_lengths')) return 'paraformer';
   if (has(inputs, 'audio_signal') && has(outputs, 'logprobs')) return 'nemo-ctc';
+  if (has(inputs, 'audio_signal') && has(outputs, 'encoded_lengths')) return 'nemo-transducer';
   if (metadata.model_type === 'sense_voice_ctc' || (has(inputs, 'language') && has(inputs, 'text_norm'))) {
     return (metadata.comment ?? '').includes('Nano') ? 'funasr-nano-ctc' : 'sense-voice';
   }
@@ -132,7 +153,7 @@ export function detectKind(info: OnnxInfo): ModelKind | null {
   return null;
 }
 
-function checkSignature(kind: ModelKind, file: string, info: OnnxInfo): void {
+function checkSignature(kind: SingleFileKind, file: string, info: OnnxInfo): void {
   const want = SIGNATURES[kind];
   for (const [side, sigs, expected] of [
     ['input', info.inputs, want.inputs],
@@ -167,7 +188,7 @@ async function tokensOf(kind: ModelKind, dir: string, metadata: Record<string, s
 }
 
 /** Per-kind settings read from the metadata (with the file named on failure). */
-function familySettings(kind: ModelKind, file: string, info: OnnxInfo): Pick<ModelSpec, 'frontEnd' | 'languages' | 'options' | 'decoder' | 'timestamps' | 'maxBatch'> {
+function familySettings(kind: SingleFileKind, file: string, info: OnnxInfo): Pick<ModelSpec, 'frontEnd' | 'languages' | 'options' | 'decoder' | 'timestamps' | 'maxBatch'> {
   const m = info.metadata;
   try {
     switch (kind) {
@@ -200,6 +221,8 @@ function familySettings(kind: ModelKind, file: string, info: OnnxInfo): Pick<Mod
 
 /** Recognises the model at `config.modelPath` and checks that every file VoxFleet needs is there and right. */
 export async function loadModelSpec(config: Pick<AsrConfig, 'modelPath' | 'modelName'>): Promise<ModelSpec> {
+  const transducer = await transducerFiles(config.modelPath);
+  if (transducer) return loadTransducerSpec(config, transducer);
   let variants: ModelVariant[];
   try {
     variants = await listVariants(config.modelPath);
@@ -218,6 +241,9 @@ export async function loadModelSpec(config: Pick<AsrConfig, 'modelPath' | 'model
     throw new ModelSpecError(primary.file, `not a readable ONNX file (${(err as Error).message})`);
   }
   const kind = detectKind(info);
+  if (kind === 'nemo-transducer') {
+    throw new ModelSpecError(primary.file, 'a NeMo transducer encoder: serve its directory, with decoder and joiner beside it, named encoder[.int8].onnx, decoder[.int8].onnx, joiner[.int8].onnx');
+  }
   if (!kind) {
     throw new ModelSpecError(primary.file, `unknown kind of model: its inputs are ${describe(info.inputs)} and outputs ${describe(info.outputs)}; VoxFleet serves ${MODEL_KINDS.join(', ')} exports`);
   }
@@ -249,3 +275,129 @@ export function describeSpec(s: ModelSpec): string {
 }
 
 export type { Precision };
+
+const TRANSDUCER_ENCODER = /^encoder((?:\.[A-Za-z0-9]+)?)\.onnx$/;
+
+/** The encoder files of a transducer directory (encoder.onnx, encoder.int8.onnx, …), or null when it is not one. */
+async function transducerFiles(modelPath: string): Promise<string[] | null> {
+  if (!(await stat(modelPath).catch(() => undefined))?.isDirectory()) return null;
+  const names = (await readdir(modelPath)).filter((n) => TRANSDUCER_ENCODER.test(n)).sort();
+  return names.length > 0 ? names : null;
+}
+
+interface Want {
+  type: string;
+  rank: number;
+}
+
+/** Checks a graph's inputs and outputs by position (sherpa-onnx binds NeMo graphs by position). */
+function checkByPosition(file: string, role: string, info: OnnxInfo, inputs: Want[], outputs: Want[]): void {
+  for (const [side, sigs, want] of [
+    ['input', info.inputs, inputs],
+    ['output', info.outputs, outputs],
+  ] as const) {
+    if (sigs.length < want.length || (side === 'input' && sigs.length !== want.length)) {
+      throw new ModelSpecError(file, `not a NeMo transducer ${role}: it has ${sigs.length} ${side}s (${describe(sigs)}), expected ${want.length}`);
+    }
+    want.forEach((w, i) => {
+      const got = sigs[i]!;
+      if (!w.type.split('|').includes(got.type) || got.dims.length !== w.rank) {
+        throw new ModelSpecError(file, `not a NeMo transducer ${role}: ${side} ${i + 1} (${got.name} ${got.type}[${got.dims.join(',')}]) should be ${w.type} of rank ${w.rank}; the graph's ${side}s are ${describe(sigs)}`);
+      }
+    });
+  }
+}
+
+const F32 = 'float32';
+const ROLES = {
+  encoder: { inputs: [{ type: F32, rank: 3 }, { type: 'int64', rank: 1 }], outputs: [{ type: F32, rank: 3 }, { type: 'int32|int64', rank: 1 }] },
+  decoder: {
+    inputs: [{ type: 'int32', rank: 2 }, { type: 'int32', rank: 1 }, { type: F32, rank: 3 }, { type: F32, rank: 3 }],
+    outputs: [{ type: F32, rank: 3 }, { type: 'int32|int64', rank: 1 }, { type: F32, rank: 3 }, { type: F32, rank: 3 }],
+  },
+  joiner: { inputs: [{ type: F32, rank: 3 }, { type: F32, rank: 3 }], outputs: [{ type: F32, rank: 4 }] },
+} as const;
+
+async function infoOf(file: string, role: string): Promise<OnnxInfo> {
+  if (!(await isFile(file))) throw new ModelSpecError(file, `missing: a NeMo transducer needs its ${role} (${basename(file)}) beside its encoder`);
+  try {
+    return await readOnnxInfo(file);
+  } catch (err) {
+    throw new ModelSpecError(file, `not a readable ONNX file (${(err as Error).message})`);
+  }
+}
+
+/** A NeMo transducer directory → its spec: three graphs per precision, checked by position, metadata from the encoder. */
+async function loadTransducerSpec(config: Pick<AsrConfig, 'modelPath' | 'modelName'>, encoders: string[]): Promise<ModelSpec> {
+  const dir = await modelDirectory(config.modelPath);
+  const manifest = await readManifest(dir);
+  const name = servedName(config.modelName, manifest, dir);
+  const variants: ModelVariant[] = [];
+  const infos = new Map<ModelVariant, { encoder: OnnxInfo; decoder: OnnxInfo; joiner: OnnxInfo }>();
+  for (const enc of encoders) {
+    const suffix = TRANSDUCER_ENCODER.exec(enc)![1]!;
+    const precision = precisionOfFile(enc);
+    if (variants.some((v) => v.precision === precision)) continue;
+    const parts = { encoder: join(dir, enc), decoder: join(dir, `decoder${suffix}.onnx`), joiner: join(dir, `joiner${suffix}.onnx`) };
+    const got = {
+      encoder: await infoOf(parts.encoder, 'encoder'),
+      decoder: await infoOf(parts.decoder, 'decoder'),
+      joiner: await infoOf(parts.joiner, 'joiner'),
+    };
+    for (const role of ['encoder', 'decoder', 'joiner'] as const) checkByPosition(parts[role], role, got[role], [...ROLES[role].inputs], [...ROLES[role].outputs]);
+    const v: ModelVariant = { precision, file: parts.encoder, parts };
+    variants.push(v);
+    infos.set(v, got);
+  }
+  const primary = variants.find((v) => v.precision === 'fp32') ?? variants[0]!;
+  const p = infos.get(primary)!;
+  let info: NemoTransducerModelInfo;
+  try {
+    info = nemoTransducerModelInfo(p.encoder.metadata);
+  } catch (err) {
+    if (err instanceof ModelMetadataError) throw new ModelSpecError(primary.file, `metadata: ${err.message}`);
+    throw err;
+  }
+  const width = p.joiner.outputs[0]!.dims[3];
+  if (!info.tdt) {
+    throw new ModelSpecError(primary.file, `a NeMo RNN-T transducer without TDT durations (its url "${p.encoder.metadata.url ?? ''}" does not name tdt): only TDT transducers are served`);
+  }
+  if (typeof width !== 'number' || width <= info.vocabSize) {
+    throw new ModelSpecError(primary.parts!.joiner, `not a TDT joiner: its output has ${String(width)} values per step, the model's vocabulary ${info.vocabSize} (tokens and blank) plus the durations`);
+  }
+  const bins = p.encoder.inputs[0]!.dims[1];
+  if (typeof bins === 'number' && bins !== info.featDim) {
+    throw new ModelSpecError(primary.file, `its input takes ${bins} mel bins but metadata feat_dim says ${info.featDim}`);
+  }
+  // every precision must be the same model: the same fixed dimensions, part by part
+  const shape = (i: { encoder: OnnxInfo; decoder: OnnxInfo; joiner: OnnxInfo }): string =>
+    JSON.stringify([i.encoder, i.decoder, i.joiner].map((x) => [...x.inputs, ...x.outputs].map((s) => s.dims.map((d) => (typeof d === 'number' ? d : '?')))));
+  for (const v of variants) {
+    if (v !== primary && shape(infos.get(v)!) !== shape(p)) throw new ModelSpecError(v.file, `its graphs' shapes are not those of ${basename(primary.file)}'s model`);
+  }
+  const tokensFile = join(dir, 'tokens.txt');
+  if (!(await isFile(tokensFile))) throw new ModelSpecError(tokensFile, 'missing: a nemo-transducer model needs its tokens.txt beside the .onnx files');
+  try {
+    checkTransducerTokens(await SymbolTable.read(tokensFile), info.vocabSize);
+  } catch (err) {
+    throw new ModelSpecError(tokensFile, `unusable tokens file: ${(err as Error).message}`);
+  }
+  const sig = (x: OnnxInfo): Pick<OnnxInfo, 'inputs' | 'outputs'> => ({ inputs: x.inputs, outputs: x.outputs });
+  return {
+    name,
+    aliases: manifest.aliases,
+    kind: 'nemo-transducer',
+    dir,
+    variants,
+    tokensFile,
+    languages: manifest.languages ?? ['auto'],
+    options: { language: false, itn: false },
+    frontEnd: parseFrontEndSpec(nemoTransducerFrontEndSpec(info)),
+    decoder: 'tdt-greedy',
+    timestamps: 'frames',
+    maxBatch: Infinity,
+    metadata: p.encoder.metadata,
+    signature: sig(p.encoder),
+    transducer: { info, numDurations: width - info.vocabSize, encoder: sig(p.encoder), decoder: sig(p.decoder), joiner: sig(p.joiner) },
+  };
+}

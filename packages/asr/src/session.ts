@@ -11,8 +11,14 @@ import { signInt8Weights, signedInt8Exact } from './int8-weights.js';
 
 export interface ModelVariant {
   precision: Precision;
+  /** the model file (a transducer's: its encoder) */
   file: string;
+  /** a transducer's three graphs of this precision */
+  parts?: { encoder: string; decoder: string; joiner: string };
 }
+
+/** A change made to a model's bytes before its session is created (for its load report), or null for none. */
+export type ModelRewrite = (bytes: Uint8Array) => string | null;
 
 export class EngineSetupError extends Error {
   override readonly name = 'EngineSetupError';
@@ -81,6 +87,7 @@ export async function openSession(
   variant: ModelVariant,
   provider: Provider,
   opts: SessionOptions,
+  rewrite?: ModelRewrite,
 ): Promise<ort.InferenceSession> {
   const ep: ort.InferenceSession.ExecutionProviderConfig =
     provider === 'cuda' ? { name: 'cuda', deviceId: opts.deviceId } : provider;
@@ -92,11 +99,20 @@ export async function openSession(
       interOpNumThreads: 1,
     };
     // int8 on the CPU: uint8 MatMul weights re-signed in memory where u8×s8 kernels are exact (int8-weights.ts)
-    if (provider === 'cpu' && variant.precision === 'int8' && (opts.int8Weights ?? 'auto') === 'auto' && signedInt8Exact()) {
-      const signed = signInt8Weights(await readFile(variant.file));
+    const sign = provider === 'cpu' && variant.precision === 'int8' && (opts.int8Weights ?? 'auto') === 'auto' && signedInt8Exact();
+    if (sign || rewrite) {
+      let bytes: Uint8Array = await readFile(variant.file);
+      const said: string[] = [];
+      const signed = sign ? signInt8Weights(bytes) : null;
       if (signed) {
-        const session = await ort.InferenceSession.create(signed.bytes, options);
-        notes.set(session, `uint8 weights of ${signed.nodes} integer MatMuls re-signed to int8 at load (exact on this CPU's VNNI/AMX; VOXFLEET_INT8_WEIGHTS=asis to keep them)`);
+        bytes = signed.bytes;
+        said.push(`uint8 weights of ${signed.nodes} integer MatMuls re-signed to int8 at load (exact on this CPU's VNNI/AMX; VOXFLEET_INT8_WEIGHTS=asis to keep them)`);
+      }
+      const note = rewrite?.(bytes);
+      if (note) said.push(note);
+      if (said.length > 0) {
+        const session = await ort.InferenceSession.create(bytes, options);
+        notes.set(session, said.join('; '));
         return session;
       }
     }

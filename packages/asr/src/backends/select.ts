@@ -48,11 +48,16 @@ export async function fastestOf(run: () => Promise<unknown>, runs = 5): Promise<
   return best;
 }
 
-export async function selectSession<M extends { release(): Promise<void> }>(
+/**
+ * `open` opens what a pair needs (default: the variant's one session; a transducer opens
+ * its three graphs) and throws an error the calibration list shows when it cannot.
+ */
+export async function selectSession<M extends { release(): Promise<void> }, S = ort.InferenceSession>(
   config: AsrConfig,
   variants: ModelVariant[],
-  build: (session: ort.InferenceSession, variant: ModelVariant, provider: Provider) => M,
+  build: (session: S, variant: ModelVariant, provider: Provider) => M,
   calibrate: (model: M) => Promise<number>,
+  open: (variant: ModelVariant, provider: Provider) => Promise<S> = (variant, provider) => openSession(variant, provider, config) as Promise<S>,
 ): Promise<Selected<M>> {
   const wanted = wantedVariants(config, variants);
   const providers = config.provider === 'auto' ? AUTO_PROVIDERS : [config.provider];
@@ -63,9 +68,9 @@ export async function selectSession<M extends { release(): Promise<void> }>(
   const errors: string[] = [];
   let best: { model: M; ms: number; provider: Provider; variant: ModelVariant } | undefined;
   for (const { provider, variant } of candidates) {
-    let session: ort.InferenceSession;
+    let session: S;
     try {
-      session = await openSession(variant, provider, config);
+      session = await open(variant, provider);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       calibration.push({ provider, precision: variant.precision, error: msg });

@@ -56,3 +56,15 @@ export {
   nemoCtcModelInfo,
   type NemoCtcModelInfo,
 } from './nemo-ctc.js';
+export {
+  TDT_MAX_TOKENS_PER_FRAME,
+  TdtSearch,
+  checkTransducerTokens,
+  nemoTransducerEncoderFrames,
+  nemoTransducerFrontEndSpec,
+  nemoTransducerModelInfo,
+  removeSpaceBetweenCjk,
+  tdtTranscript,
+  type NemoTransducerModelInfo,
+  type TdtTranscript,
+} from './nemo-transducer.js';

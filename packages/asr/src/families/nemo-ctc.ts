@@ -122,3 +122,6 @@ export function decodeNemoCtc(
   }));
   return buildTranscript(pieces, sherpa, opts);
 }
+
+/** A token as sherpa-onnx's NeMo results write it into `tokens` (the CTC and transducer Converts agree). */
+export { ctcToken as nemoToken };
