@@ -14,7 +14,7 @@ import onnx
 
 from convert.int8 import quantize_model
 
-from . import funasr_nano, nemo_ctc, paraformer, parakeet_tdt, sense_voice, sanm
+from . import funasr_nano, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm
 from .builder import save
 
 TINY = {
@@ -27,6 +27,7 @@ TINY = {
 }
 FULL = {
     "sense-voice": sanm.full_sense_voice,
+    "parakeet-tdt": parakeet_full.full,
 }
 
 
