@@ -279,7 +279,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     name: 'parakeet-tdt-0.6b-v2-int8',
     aliases: ['parakeet-tdt-0.6b-v2', 'sherpa-onnx-nemo-parakeet-tdt-0.6b-v2-int8'],
     family: 'nemo-transducer',
-    serving: 'coming',
+    serving: 'now',
     title: 'NVIDIA Parakeet TDT 0.6B v2 (transducer), int8',
     languages: ['en'],
     archive: asset('sherpa-onnx-nemo-parakeet-tdt-0.6b-v2-int8.tar.bz2', {
@@ -295,7 +295,7 @@ export const CATALOG: readonly CatalogEntry[] = [
       { rtf: 0.118, setup: 'int8, 2 threads', source: `${SD}/pretrained_models/offline-transducer/code-nemo/*.txt (contract §7)` },
       { rtf: 0.22, setup: 'int8, 1 thread, RK3588 Cortex-A76', source: `${SD}/pretrained_models/offline-transducer/code-nemo/*.txt (contract §7)` },
     ],
-    notes: 'NVIDIA: Open ASR Leaderboard mean WER 6.05 %, RTFx 3386 at batch 128 (HF nvidia/parakeet-tdt-0.6b-v2, contract §7)',
+    notes: 'NVIDIA: Open ASR Leaderboard mean WER 6.05 %, RTFx 3386 at batch 128 (HF nvidia/parakeet-tdt-0.6b-v2, contract §7); served as nemo-transducer: 128-bin log-mel (librosa, povey window, 7600 Hz top, as sherpa-onnx\'s transducer path), TDT greedy search batched across jobs',
   },
   whisper('tiny.en', ['en'], '338 MB', [
     { rtf: 0.685, setup: 'fp32, 1 thread, Raspberry Pi 4', source: `${SD}/pretrained_models/whisper/tiny.en.rst:66-100 (contract §5a)` },
