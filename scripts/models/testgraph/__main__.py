@@ -14,12 +14,14 @@ import onnx
 
 from convert.int8 import quantize_model
 
-from . import funasr_nano, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm
+from . import funasr_nano, funasr_nano_llm, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm
 from .builder import save
 
 TINY = {
     "sense-voice": sense_voice.tiny,
     "funasr-nano-ctc": funasr_nano.tiny,
+    "funasr-nano": funasr_nano_llm.tiny,
+    "funasr-nano-loop": funasr_nano_llm.tiny_loop,
     "paraformer": lambda out: paraformer.tiny(out, timestamps=False),
     "paraformer-ts": lambda out: paraformer.tiny(out, timestamps=True),
     "nemo-ctc": nemo_ctc.tiny,
