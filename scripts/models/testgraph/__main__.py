@@ -2,7 +2,8 @@
 
 Writes a model directory laid out like the sherpa-onnx export of KIND, with
 model.onnx, model.int8.onnx and tokens.txt (README.md lists what each holds);
-parakeet-tdt writes the transducer's encoder/decoder/joiner files instead."""
+parakeet-tdt writes the transducer's encoder/decoder/joiner files instead;
+whisper writes tiny-encoder/-decoder[.int8].onnx and tiny-tokens.txt."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,7 @@ import onnx
 
 from convert.int8 import quantize_model
 
-from . import funasr_nano, funasr_nano_llm, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm
+from . import funasr_nano, funasr_nano_llm, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm, whisper
 from .builder import save
 
 TINY = {
@@ -26,6 +27,7 @@ TINY = {
     "paraformer-ts": lambda out: paraformer.tiny(out, timestamps=True),
     "nemo-ctc": nemo_ctc.tiny,
     "parakeet-tdt": parakeet_tdt.tiny,
+    "whisper": whisper.tiny,
 }
 FULL = {
     "sense-voice": sanm.full_sense_voice,
