@@ -38,6 +38,8 @@ export {
   type FunAsrFrontEndSpec,
   type NemoFrontEndSpec,
   type SpecFrontEnd,
+  type WhisperFrontEndSpec,
 } from './spec.js';
+export { BluesteinPower, WhisperLogMel, whisperFrameCount, type WhisperFeatures } from './whisper.js';
 export { applyCmvn } from './cmvn.js';
 export { FrontEnd, type CmvnStats, type FrontEndConfig } from './frontend.js';

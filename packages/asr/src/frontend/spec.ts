@@ -5,6 +5,8 @@
  * - `funasr`: Kaldi fbank -> LFR (FunASR padding or none) -> optional global CMVN, rows of
  *   lfr.m * melBins values, time-major [T, D]. The engine's own `FrontEnd` class is this
  *   case (same code, same numbers).
+ * - `whisper`: Whisper's log-mel as sherpa-onnx computes it (whisper.ts), channels-first
+ *   [melBins, T], normalised over the real frames (log10, max - 8, (x + 4) / 4).
  * - `nemo`: log-mel -> optional per-feature normalisation over time, channels-first
  *   [melBins, T], the layout NeMo encoders take (sherpa-onnx transposes (B,T,C) -> (B,C,T)
  *   before running them, offline-nemo-enc-dec-ctc-model.cc Forward).
@@ -16,6 +18,7 @@ import { z } from 'zod';
 import { FLOAT32_EPSILON, FbankComputer, type Features, type FbankOptions } from './fbank.js';
 import { FrontEnd } from './frontend.js';
 import { normalizePerFeature } from './normalize.js';
+import { WhisperLogMel } from './whisper.js';
 
 export class FrontEndSpecError extends Error {
   override readonly name = 'FrontEndSpecError';
@@ -96,7 +99,15 @@ const nemoSpecSchema = z.strictObject({
   layout: z.literal('channels-first'),
 });
 
-export const frontEndSpecSchema = z.discriminatedUnion('kind', [funasrSpecSchema, nemoSpecSchema]);
+/** Whisper's log-mel as sherpa-onnx computes it (whisper.ts): every other option is fixed by that path. */
+const whisperSpecSchema = z.strictObject({
+  kind: z.literal('whisper'),
+  /** 80, or 128 for large-v3 / turbo (metadata n_mels) */
+  melBins: z.number().int().min(4).max(512),
+  layout: z.literal('channels-first'),
+});
+
+export const frontEndSpecSchema = z.discriminatedUnion('kind', [funasrSpecSchema, nemoSpecSchema, whisperSpecSchema]);
 
 /** A validated spec (CMVN vectors as Float32Array). */
 export type FrontEndSpec = z.output<typeof frontEndSpecSchema>;
@@ -105,6 +116,7 @@ export type FrontEndSpecInput = z.input<typeof frontEndSpecSchema>;
 export type FbankSpec = z.output<typeof fbankSpecSchema>;
 export type FunAsrFrontEndSpec = Extract<FrontEndSpec, { kind: 'funasr' }>;
 export type NemoFrontEndSpec = Extract<FrontEndSpec, { kind: 'nemo' }>;
+export type WhisperFrontEndSpec = Extract<FrontEndSpec, { kind: 'whisper' }>;
 
 /** `time-major`: data[t * dim + d]; `channels-first`: data[d * frames + t]. */
 export type FeatureLayout = 'time-major' | 'channels-first';
@@ -250,8 +262,27 @@ class NemoFrontEnd implements SpecFrontEnd {
   }
 }
 
+class WhisperFrontEnd implements SpecFrontEnd {
+  readonly dim: number;
+  readonly layout = 'channels-first' as const;
+  private readonly mel: WhisperLogMel;
+
+  constructor(readonly spec: WhisperFrontEndSpec) {
+    this.mel = new WhisperLogMel(spec.melBins);
+    this.dim = spec.melBins;
+  }
+
+  frames(numSamples: number): number {
+    return this.mel.frames(numSamples);
+  }
+
+  compute(samples16k: Float32Array): FrontEndFeatures {
+    return { ...this.mel.compute(samples16k), layout: this.layout };
+  }
+}
+
 /** Validates `spec` and builds its front-end (tables precomputed once). */
 export function createFrontEnd(spec: FrontEndSpecInput): SpecFrontEnd {
   const s = parseFrontEndSpec(spec);
-  return s.kind === 'funasr' ? new FunAsrFrontEnd(s) : new NemoFrontEnd(s);
+  return s.kind === 'funasr' ? new FunAsrFrontEnd(s) : s.kind === 'nemo' ? new NemoFrontEnd(s) : new WhisperFrontEnd(s);
 }
