@@ -15,6 +15,8 @@ export interface BatchTiming {
 export interface UtteranceOptions {
   language: string | null;
   itn: boolean | null;
+  /** Fun-ASR-Nano: hotwords for its prompt (absent or null: none) */
+  hotwords?: string[] | null;
 }
 
 export type EngineRequest =

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { FamilyModel } from './backends/family.js';
 import { TransducerModel } from './backends/transducer.js';
+import { NanoModel } from './backends/funasr-nano.js';
 import { asrConfigSchema } from './config.js';
 import { CtcModel, type LoadReport } from './ctc-model.js';
 import type { Transcript } from './ctc.js';
@@ -34,6 +35,10 @@ async function load(): Promise<Loaded> {
     const m = await TransducerModel.load(spec, config);
     const cost: FrameCost = { kind: 'subsampled', factor: spec.transducer!.info.subsamplingFactor };
     return { report: m.report, cost, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release() };
+  }
+  if (spec.kind === 'funasr-nano') {
+    const m = await NanoModel.load(spec, config);
+    return { report: m.report, cost: { kind: 'lfr', n: spec.nano!.info.lfrWindowShift }, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release() };
   }
   if (spec.kind !== 'voxfleet-ctc') {
     const m = await FamilyModel.load(spec, config);

@@ -18,4 +18,5 @@ export { ArpaLm, LmFormatError, type WordScore } from './lm/arpa.js';
 export { loadModelSpec, describeSpec, detectKind, ModelSpecError, MODEL_KINDS, type ModelKind, type ModelSpec, type TransducerSpec } from './registry.js';
 export { FamilyModel, UnsupportedOptionError, type JobOptions } from './backends/family.js';
 export { TransducerModel } from './backends/transducer.js';
+export { NanoModel, type NanoJobOptions, type NanoGenerated, type NanoPrompt } from './backends/funasr-nano.js';
 export { signInt8Weights, signedInt8Exact, type SignedWeights } from './int8-weights.js';

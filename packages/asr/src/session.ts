@@ -15,6 +15,8 @@ export interface ModelVariant {
   file: string;
   /** a transducer's three graphs of this precision */
   parts?: { encoder: string; decoder: string; joiner: string };
+  /** Fun-ASR-Nano's three graphs of this precision */
+  nano?: { encoderAdaptor: string; embedding: string; llm: string };
 }
 
 /** A change made to a model's bytes before its session is created (for its load report), or null for none. */

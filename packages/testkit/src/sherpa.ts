@@ -29,10 +29,12 @@ export interface SherpaOptions {
   model?: string;
   /** onnxruntime intra-op threads per decode (default 1) */
   numThreads?: number;
-  /** SenseVoice: auto (default), zh, en, yue, ja, ko */
+  /** SenseVoice: auto (default), zh, en, yue, ja, ko; Fun-ASR-Nano: the language's Chinese name (中文) or '' */
   language?: string;
   /** SenseVoice: inverse text normalisation, i.e. the <|withitn|> query (default false) */
   useItn?: boolean;
+  /** Fun-ASR-Nano: hotwords, comma-separated as sherpa-onnx parses them */
+  hotwords?: string;
   /** decodes in flight (default 1: sequential, synchronous) */
   concurrency?: number;
   provider?: string;
@@ -90,8 +92,30 @@ function transducerConfig(dir: string, opts: SherpaOptions): object {
   return { transducer: files, modelType: 'nemo_transducer', tokens, numThreads: opts.numThreads ?? 1, provider: opts.provider ?? 'cpu', debug: opts.debug ? 1 : 0 };
 }
 
+/**
+ * Fun-ASR-Nano's LLM export: `model` names the llm file (default llm.fp32.onnx, else llm.int8.onnx);
+ * the encoder_adaptor and embedding are the int8 ones for llm.int8/fp16 files, as the archives pair them.
+ * Through the Node addon itn defaults to 0 (the C API takes the field as it is), so the prompt says
+ * 不进行文本规整 unless `useItn`.
+ */
+function nanoConfig(dir: string, opts: SherpaOptions): object {
+  const llm = opts.model ?? (existsSync(join(dir, 'llm.fp32.onnx')) ? 'llm.fp32.onnx' : 'llm.int8.onnx');
+  const sfx = llm === 'llm.fp32.onnx' || llm === 'llm.onnx' ? '' : '.int8';
+  const files = { encoderAdaptor: join(dir, `encoder_adaptor${sfx}.onnx`), embedding: join(dir, `embedding${sfx}.onnx`), llm: join(dir, llm) };
+  const tokenizer = join(dir, 'Qwen3-0.6B');
+  for (const f of [...Object.values(files), join(tokenizer, 'tokenizer.json')]) if (!existsSync(f)) throw new Error(`sherpa-onnx: ${f} does not exist`);
+  return {
+    funasrNano: { ...files, tokenizer, language: opts.language ?? '', itn: opts.useItn ? 1 : 0, hotwords: opts.hotwords ?? '' },
+    tokens: '',
+    numThreads: opts.numThreads ?? 1,
+    provider: opts.provider ?? 'cpu',
+    debug: opts.debug ? 1 : 0,
+  };
+}
+
 function modelConfig(kind: SherpaKind, dir: string, opts: SherpaOptions): object {
   if (kind === 'parakeet-tdt') return transducerConfig(dir, opts);
+  if (kind === 'funasr-nano' || kind === 'funasr-nano-loop') return nanoConfig(dir, opts);
   const file = opts.model ?? (existsSync(join(dir, 'model.onnx')) ? 'model.onnx' : 'model.int8.onnx');
   const model = join(dir, file);
   const tokens = join(dir, 'tokens.txt');

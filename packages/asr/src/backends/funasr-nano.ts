@@ -1,0 +1,503 @@
+/**
+ * Fun-ASR-Nano (sherpa-onnx's LLM export: encoder_adaptor, embedding, llm with a fixed-size
+ * KV cache and key/value deltas; docs/model-contracts.md §4) on onnxruntime-node, decoding
+ * as sherpa-onnx's OfflineRecognizerFunASRNanoImpl does (../families/funasr-nano.ts) but
+ * with the LLM steps of many utterances in one call:
+ *
+ * - the encoder_adaptor takes one utterance (batch fixed to 1): utterances run one after
+ *   another; each prompt is the ChatML prompt (@voxfleet/tokenizer) with its job's language,
+ *   ITN and hotwords, `<|endoftext|>` ids at the audio rows (all rows by default, as
+ *   sherpa-onnx; FunASR's ≈T/8 selectable), fitted into max_total_len as sherpa-onnx trims;
+ * - the LLM runs the prompts of a batch together, left-padded to the longest: padding rows
+ *   are 0 in each sequence's attention_mask and their cache rows are kept at zero, so a
+ *   sequence sees only its own rows (RoPE is relative: the shift by its padding leaves its
+ *   attention as it was); cache_position is shared (one [S] for the batch, as the graph
+ *   takes it). Each step embeds the last token of every unfinished sequence in one
+ *   embedding call and runs one LLM call; a sequence stops on `<|endoftext|>` /
+ *   `<|im_end|>`, its own budget (max_total_len − its prompt, at most 512 new tokens) or the
+ *   repetition guard, and leaves the batch (its cache rows are dropped). A sequence whose
+ *   padding would make the shared cache run out before its own budget is decoded again
+ *   alone, so a batch decodes exactly as one at a time.
+ * - the fp16 build's caches and deltas are float16 (copied as raw halves).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { PromptError, chatMlIds, funAsrNanoPromptText, loadTokenizer, type Tokenizer } from '@voxfleet/tokenizer';
+import type { AsrConfig, Provider } from '../config.js';
+import type { LoadReport } from '../ctc-model.js';
+import { round3, transcriptOf, type Transcript } from '../ctc.js';
+import type { BatchTiming } from '../engine-protocol.js';
+import {
+  NANO_REPETITION_GUARD,
+  argmaxFinite,
+  fitPrompt,
+  nanoAudioRows,
+  nanoText,
+  nanoTimestamps,
+  repetitionCut as repetitionCutOf,
+  type FittedPrompt,
+  type NanoAudioRows,
+  type NanoModelInfo,
+  type RepetitionGuard,
+} from '../families/funasr-nano.js';
+import { createFrontEnd, type FrontEndFeatures, type SpecFrontEnd } from '../frontend/spec.js';
+import { halfBitsToFloat as halfBits } from '../fp16.js';
+import { fileDigest, modelIdentity } from '../identity.js';
+import type { ModelSpec } from '../registry.js';
+import { openSession, weightsNote, type ModelVariant } from '../session.js';
+import { UnsupportedOptionError, type JobOptions } from './family.js';
+import { fastestOf, selectSession } from './select.js';
+
+interface Sessions {
+  encoder: ort.InferenceSession;
+  embedding: ort.InferenceSession;
+  llm: ort.InferenceSession;
+  notes: string[];
+}
+
+async function releaseAll(s: Partial<Sessions>): Promise<void> {
+  for (const x of [s.encoder, s.embedding, s.llm]) await x?.release();
+}
+
+async function openParts(variant: ModelVariant, provider: Provider, config: AsrConfig): Promise<Sessions> {
+  const p = variant.nano!;
+  const open: Partial<Sessions> = {};
+  try {
+    open.encoder = await openSession({ precision: variant.precision, file: p.encoderAdaptor }, provider, config);
+    open.embedding = await openSession({ precision: variant.precision, file: p.embedding }, provider, config);
+    open.llm = await openSession({ precision: variant.precision, file: p.llm }, provider, config);
+    const notes = [open.encoder, open.embedding, open.llm].map((s) => weightsNote(s).weights).filter((n): n is string => n !== undefined);
+    return { encoder: open.encoder, embedding: open.embedding, llm: open.llm, notes };
+  } catch (err) {
+    await releaseAll(open);
+    throw err;
+  }
+}
+
+async function variantDigest(v: ModelVariant): Promise<string> {
+  const p = v.nano!;
+  const h = createHash('sha256');
+  const data = p.llm.replace(/\.onnx$/, '.data');
+  for (const f of [p.encoderAdaptor, p.embedding, p.llm, ...(existsSync(data) ? [data] : [])]) h.update(await fileDigest(f)).update('\0');
+  return h.digest('hex').slice(0, 12);
+}
+
+/** Per-utterance options of Nano: JobOptions plus hotwords. */
+export interface NanoJobOptions extends JobOptions {
+  hotwords?: readonly string[] | null;
+}
+
+/** One prompt ready for the LLM: its ids and input rows (audio injected), its budget. */
+export interface NanoPrompt {
+  fitted: FittedPrompt;
+  /** [ids.length × hidden] */
+  embeds: Float32Array;
+}
+
+export type NanoStop = 'eos' | 'im_end' | 'budget' | 'max_new_tokens' | 'repetition' | 'cache_full';
+
+export interface NanoGenerated {
+  ids: number[];
+  stop: NanoStop;
+}
+
+export interface NanoDecodeOptions {
+  /** decode the prompts in one batch (default) or one at a time */
+  batch?: boolean;
+  guard?: RepetitionGuard | null;
+}
+
+export class NanoModel {
+  private constructor(
+    private readonly s: Sessions,
+    readonly spec: ModelSpec,
+    readonly info: NanoModelInfo,
+    private readonly frontEnd: SpecFrontEnd,
+    readonly tokenizer: Tokenizer,
+    readonly report: LoadReport,
+    private readonly audioRowsMode: NanoAudioRows,
+  ) {}
+
+  static async load(spec: ModelSpec, config: AsrConfig, opts: { audioRows?: NanoAudioRows } = {}): Promise<NanoModel> {
+    const t0 = performance.now();
+    const n = spec.nano;
+    if (!n || !spec.frontEnd) throw new Error(`${spec.kind} needs its nano spec and front-end`);
+    const frontEnd = createFrontEnd(spec.frontEnd);
+    const tokenizer = await loadTokenizer(n.tokenizerDir);
+    const audioRows = opts.audioRows ?? n.audioRows;
+    const sel = await selectSession(
+      config,
+      spec.variants,
+      (sessions: Sessions, variant, provider) => {
+        const info = n.byPrecision[variant.precision] ?? n.info;
+        return new NanoModel(sessions, spec, info, frontEnd, tokenizer, {
+          modelId: '',
+          modelName: spec.name,
+          aliases: spec.aliases,
+          languages: spec.languages,
+          kind: spec.kind,
+          options: spec.options,
+          version: spec.metadata.url ?? spec.metadata.comment ?? spec.kind,
+          decoder: `LLM greedy (stop <|endoftext|>/<|im_end|>, ≤ ${info.maxTotalLen} positions, repetition guard; audio rows: ${audioRows}; LLM steps batched across utterances, ${info.cacheType} cache)`,
+          file: variant.file,
+          provider,
+          precision: variant.precision,
+          loadMs: 0,
+          calibration: [],
+          ...(sessions.notes.length ? { weights: sessions.notes.join('; ') } : {}),
+        }, audioRows);
+      },
+      (m) => m.calibrate(),
+      (variant, provider) => openParts(variant, provider, config),
+    );
+    const r = sel.model.report;
+    r.calibration = sel.calibration;
+    r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: audioRows === 'all' ? '' : 'lfr-rows', precision: r.precision }).id;
+    r.loadMs = Math.round(performance.now() - t0);
+    return sel.model;
+  }
+
+  /** LFR rows for `numSamples` samples: the batcher's cost. */
+  frames(numSamples: number): number {
+    return Math.max(1, this.frontEnd.frames(numSamples));
+  }
+
+  private async calibrate(): Promise<number> {
+    let seed = 1;
+    const audio = Array.from({ length: 2 }, () => {
+      const s = new Float32Array(3 * 16000);
+      for (let i = 0; i < s.length; i++) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        s[i] = (seed / 0x7fffffff - 0.5) * 0.1;
+      }
+      return s;
+    });
+    return fastestOf(() => this.transcribe(audio, []), 2);
+  }
+
+  /** Front-end, encoder, prompts and batched LLM decoding of one batch. */
+  async transcribe(audio: Float32Array[], options: NanoJobOptions[] = []): Promise<{ transcripts: Transcript[]; timing: BatchTiming }> {
+    const t0 = performance.now();
+    const feats = audio.map((a) => this.frontEnd.compute(a));
+    const t1 = performance.now();
+    const prompts: (NanoPrompt | null)[] = [];
+    for (let i = 0; i < feats.length; i++) prompts.push(await this.prompt(feats[i]!, options[i] ?? { language: null, itn: null }));
+    const live = prompts.filter((p): p is NanoPrompt => p !== null);
+    const gen = await this.generate(live);
+    let k = 0;
+    const transcripts = prompts.map((p, i) => {
+      const g = p ? gen[k++]! : { ids: [], stop: 'budget' as NanoStop };
+      return this.transcript(g, p?.fitted.audioRows ?? 0, audio[i]!.length / 16000);
+    });
+    const t2 = performance.now();
+    const frames = feats.map((f) => Math.max(1, f.frames));
+    return {
+      transcripts,
+      timing: { frontEndMs: t1 - t0, inferenceMs: t2 - t1, paddedFrames: Math.max(0, ...frames) * frames.length, frames: frames.reduce((a, b) => a + b, 0) },
+    };
+  }
+
+  /** The prompt ids of a job's options (before audio, after audio), UnsupportedOptionError for a bad one. */
+  promptIds(options: NanoJobOptions): { before: number[]; after: number[] } {
+    let text: { before: string; after: string };
+    try {
+      const hotwords = options.hotwords ?? [];
+      for (const t of [...hotwords, options.language ?? '']) {
+        const added = this.tokenizer.addedTokens.find((a) => t.includes(a.content));
+        if (added) throw new PromptError(`${JSON.stringify(t)} contains the token ${added.content}`);
+      }
+      text = funAsrNanoPromptText({
+        ...(options.language != null ? { language: options.language } : {}),
+        itn: options.itn === true,
+        hotwords,
+      });
+    } catch (err) {
+      if (err instanceof PromptError) throw new UnsupportedOptionError(err.message);
+      throw err;
+    }
+    return { before: this.tokenizer.encode(text.before), after: this.tokenizer.encode(text.after) };
+  }
+
+  /** Encoder, prompt ids, embeddings with the audio rows injected (null: too short for one LFR row). */
+  async prompt(feats: FrontEndFeatures, options: NanoJobOptions): Promise<NanoPrompt | null> {
+    const { before, after } = this.promptIds(options);
+    if (feats.frames <= 0) return null;
+    const H = this.info.hiddenSize;
+    const enc = await this.encode(feats);
+    const rows = nanoAudioRows(enc.rows, this.audioRowsMode);
+    const fitted = fitPrompt(before, rows, after, chatMlIds(this.tokenizer).endOfText, this.info.maxTotalLen);
+    const embeds = await this.embed([BigInt64Array.from(fitted.ids, BigInt)], fitted.ids.length);
+    if (fitted.audioStart >= 0) {
+      for (let t = 0; t < fitted.audioRows; t++) embeds.set(enc.data.subarray(t * H, (t + 1) * H), (fitted.audioStart + t) * H);
+    }
+    return { fitted, embeds };
+  }
+
+  private async encode(feats: FrontEndFeatures): Promise<{ data: Float32Array; rows: number }> {
+    const inName = this.s.encoder.inputNames[0]!;
+    const out = await this.s.encoder.run({ [inName]: new ort.Tensor('float32', feats.data.subarray(0, feats.frames * feats.dim), [1, feats.frames, feats.dim]) });
+    try {
+      const y = out[this.s.encoder.outputNames[0]!]!;
+      const data = toFloat32(y);
+      return { data, rows: y.dims[1] as number };
+    } finally {
+      for (const t of Object.values(out)) t.dispose();
+    }
+  }
+
+  /** Embeddings of `rows` sequences of `len` ids each: [rows × len × hidden]. */
+  private async embed(ids: BigInt64Array[], len: number): Promise<Float32Array> {
+    const flat = new BigInt64Array(ids.length * len);
+    ids.forEach((r, i) => flat.set(r, i * len));
+    const out = await this.s.embedding.run({ [this.s.embedding.inputNames[0]!]: new ort.Tensor('int64', flat, [ids.length, len]) });
+    try {
+      return toFloat32(out[this.s.embedding.outputNames[0]!]!);
+    } finally {
+      for (const t of Object.values(out)) t.dispose();
+    }
+  }
+
+  private transcript(g: NanoGenerated, rows: number, durationSec: number): Transcript & { sherpa: { text: string; tokens: string[]; timestamps: number[] } } {
+    const special = new Set([chatMlIds(this.tokenizer).endOfText, chatMlIds(this.tokenizer).imEnd]);
+    const { text, tokens } = nanoText(g.ids, (id) => this.tokenizer.idToToken(id), (id) => special.has(id));
+    const stamps = nanoTimestamps(g.ids.length, rows, this.info.lfrWindowShift);
+    const end = Math.fround(rows * Math.fround(Math.fround(10 * this.info.lfrWindowShift) / 1000));
+    const timings = g.ids.map((id, i) => ({ id, text: tokens[i]!, start: round3(stamps[i] ?? 0), end: round3(Math.max(stamps[i] ?? 0, stamps[i + 1] ?? end)) }));
+    const segments = text === '' ? [] : [{ start: timings[0]?.start ?? 0, end: round3(Math.min(durationSec, Math.max(end, timings.at(-1)?.end ?? 0))), text }];
+    return { ...transcriptOf(segments, timings, durationSec), sherpa: { text, tokens, timestamps: stamps } };
+  }
+
+  /** Greedy decoding of prompts: batched (default) or one at a time; both give the same ids. */
+  async generate(prompts: readonly NanoPrompt[], opts: NanoDecodeOptions = {}): Promise<NanoGenerated[]> {
+    const guard = opts.guard === undefined ? NANO_REPETITION_GUARD : opts.guard;
+    if (prompts.length === 0) return [];
+    if (opts.batch === false || prompts.length === 1) {
+      const out: NanoGenerated[] = [];
+      for (const p of prompts) out.push((await this.generateBatch([p], guard))[0]!);
+      return out;
+    }
+    const out = await this.generateBatch(prompts, guard);
+    // padding cut a sequence's room in the shared cache: decode it again on its own
+    for (let i = 0; i < out.length; i++) if (out[i]!.stop === 'cache_full') out[i] = (await this.generateBatch([prompts[i]!], guard))[0]!;
+    return out;
+  }
+
+  private cacheBuffer(n: number): Float32Array | Uint16Array {
+    return this.info.cacheType === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+  }
+
+  private async generateBatch(prompts: readonly NanoPrompt[], guard: RepetitionGuard | null): Promise<NanoGenerated[]> {
+    const { hiddenSize: H, maxTotalLen: M, numLayers: L, numKvHeads, headDim, vocabSize } = this.info;
+    const rowSize = numKvHeads * headDim;
+    const seqSize = M * rowSize;
+    const ids = chatMlIds(this.tokenizer);
+    const B = prompts.length;
+    const lens = prompts.map((p) => p.fitted.ids.length);
+    const P = Math.max(...lens);
+    const pads = lens.map((l) => P - l);
+    const results: NanoGenerated[] = prompts.map(() => ({ ids: [], stop: 'budget' }));
+    // sequences still decoding: index into prompts; their caches are rows of `keys`/`values`
+    let active = prompts.map((_, i) => i).filter((i) => prompts[i]!.fitted.maxNewTokens > 0);
+    if (active.length === 0) return results;
+    const keep = (list: number[]): void => {
+      // rebuild the caches with only the sequences in `list` (in order)
+      const map = list.map((i) => active.indexOf(i));
+      for (let l = 0; l < L; l++) {
+        for (const side of [keys, values]) {
+          const old = side[l]!;
+          const next = this.cacheBuffer(list.length * seqSize);
+          map.forEach((from, to) => next.set(old.subarray(from * seqSize, (from + 1) * seqSize) as never, to * seqSize));
+          side[l] = next;
+        }
+      }
+      active = list;
+    };
+    const keys: (Float32Array | Uint16Array)[] = [];
+    const values: (Float32Array | Uint16Array)[] = [];
+    for (let l = 0; l < L; l++) {
+      keys.push(this.cacheBuffer(B * seqSize));
+      values.push(this.cacheBuffer(B * seqSize));
+    }
+    if (active.length < B) {
+      const all = prompts.map((_, i) => i);
+      const wanted = active;
+      active = all;
+      keep(wanted);
+    }
+    // prefill: [a, P, H] left-padded
+    let a = active.length;
+    const x = new Float32Array(a * P * H);
+    const mask = new BigInt64Array(a * M);
+    active.forEach((i, r) => {
+      x.set(prompts[i]!.embeds, (r * P + pads[i]!) * H);
+      for (let t = pads[i]!; t < P; t++) mask[r * M + t] = 1n;
+    });
+    let pos = 0;
+    let logits = await this.step(x, P, mask, a, pos, keys, values, active.map((i) => pads[i]!));
+    pos = P;
+    for (;;) {
+      const next: number[] = [];
+      const stillActive: number[] = [];
+      active.forEach((i, r) => {
+        const tok = argmaxFinite(logits.data, r * vocabSize, vocabSize);
+        const res = results[i]!;
+        if (tok === ids.endOfText || tok === ids.imEnd) {
+          res.stop = tok === ids.endOfText ? 'eos' : 'im_end';
+          return;
+        }
+        res.ids.push(tok);
+        if (guard) {
+          const cut = repetitionCutOf(res.ids, guard);
+          if (cut >= 0) {
+            res.ids.length = cut;
+            res.stop = 'repetition';
+            return;
+          }
+        }
+        const own = lens[i]! + res.ids.length; // sherpa-onnx's valid_len for the next step
+        if (res.ids.length >= prompts[i]!.fitted.maxNewTokens || own >= M) {
+          res.stop = own >= M ? 'budget' : 'max_new_tokens';
+          return;
+        }
+        if (pos >= M) {
+          res.stop = 'cache_full';
+          return;
+        }
+        stillActive.push(i);
+        next.push(tok);
+      });
+      if (stillActive.length === 0) break;
+      if (stillActive.length !== active.length) keep(stillActive);
+      a = active.length;
+      const m = new BigInt64Array(a * M);
+      active.forEach((i, r) => {
+        for (let t = pads[i]!; t <= pos; t++) m[r * M + t] = 1n;
+      });
+      const e = await this.embed(next.map((t) => BigInt64Array.of(BigInt(t))), 1);
+      logits = await this.step(e, 1, m, a, pos, keys, values, active.map((i) => pads[i]!));
+      pos += 1;
+    }
+    return results;
+  }
+
+  /**
+   * One LLM call: `x` [a, S, H] at positions [pos, pos+S); `mask` holds a rows of M (the first
+   * pos+S used); the deltas are copied into the caches at those rows except a sequence's padding
+   * rows, which stay zero. Returns the last row's logits of each sequence.
+   */
+  private async step(
+    x: Float32Array,
+    S: number,
+    mask: BigInt64Array,
+    a: number,
+    pos: number,
+    keys: (Float32Array | Uint16Array)[],
+    values: (Float32Array | Uint16Array)[],
+    pads: number[],
+  ): Promise<{ data: Float32Array }> {
+    const { hiddenSize: H, maxTotalLen: M, numLayers: L, numKvHeads, headDim, vocabSize } = this.info;
+    const width = pos + S;
+    const m = new BigInt64Array(a * width);
+    for (let r = 0; r < a; r++) m.set(mask.subarray(r * M, r * M + width), r * width);
+    const cpos = BigInt64Array.from({ length: S }, (_, k) => BigInt(pos + k));
+    const names = this.s.llm.inputNames;
+    const type = this.info.cacheType;
+    const feeds: Record<string, ort.Tensor> = {
+      [names[0]!]: new ort.Tensor('float32', x, [a, S, H]),
+      [names[1]!]: new ort.Tensor('int64', m, [a, width]),
+      [names[2]!]: new ort.Tensor('int64', cpos, [S]),
+    };
+    for (let l = 0; l < L; l++) {
+      feeds[names[3 + 2 * l]!] = new ort.Tensor(type, keys[l]!, [a, M, numKvHeads, headDim]);
+      feeds[names[4 + 2 * l]!] = new ort.Tensor(type, values[l]!, [a, M, numKvHeads, headDim]);
+    }
+    const out = await this.s.llm.run(feeds);
+    try {
+      const outNames = this.s.llm.outputNames;
+      const y = out[outNames[0]!]!;
+      const rows = y.dims[1] as number;
+      const data = y.data as Float32Array;
+      const last = new Float32Array(a * vocabSize);
+      for (let r = 0; r < a; r++) last.set(data.subarray((r * rows + rows - 1) * vocabSize, (r * rows + rows) * vocabSize), r * vocabSize);
+      const rowSize = numKvHeads * headDim;
+      for (let l = 0; l < L; l++) {
+        for (const [k, cache] of [[1 + 2 * l, keys[l]!] as const, [2 + 2 * l, values[l]!] as const]) {
+          const d = out[outNames[k]!]!;
+          const src = rawView(d.data as ArrayBufferView);
+          const dst = rawView(cache);
+          const bytes = cache.BYTES_PER_ELEMENT;
+          for (let r = 0; r < a; r++) {
+            const first = Math.max(0, pads[r]! - pos); // padding rows of this call stay zero
+            if (first >= S) continue;
+            const from = ((r * S + first) * rowSize) * bytes;
+            const to = ((r * M + pos + first) * rowSize) * bytes;
+            dst.set(src.subarray(from, from + (S - first) * rowSize * bytes), to);
+          }
+        }
+      }
+      return { data: last };
+    } finally {
+      for (const t of Object.values(out)) t.dispose();
+    }
+  }
+
+  /** Greedy decoding by recomputing the whole sequence each step with empty caches (no KV reuse): the reference the cached path must equal. */
+  async generateRecompute(p: NanoPrompt, guard: RepetitionGuard | null = NANO_REPETITION_GUARD): Promise<NanoGenerated> {
+    const { hiddenSize: H, maxTotalLen: M, numLayers: L, numKvHeads, headDim, vocabSize } = this.info;
+    const ids = chatMlIds(this.tokenizer);
+    const res: NanoGenerated = { ids: [], stop: 'budget' };
+    let rows = p.embeds;
+    const len0 = p.fitted.ids.length;
+    if (p.fitted.maxNewTokens <= 0) return res;
+    for (;;) {
+      const S = rows.length / H;
+      const keys = Array.from({ length: L }, () => this.cacheBuffer(M * numKvHeads * headDim));
+      const values = Array.from({ length: L }, () => this.cacheBuffer(M * numKvHeads * headDim));
+      const mask = new BigInt64Array(M).fill(1n);
+      const { data } = await this.step(rows, S, mask, 1, 0, keys, values, [0]);
+      const tok = argmaxFinite(data, 0, vocabSize);
+      if (tok === ids.endOfText || tok === ids.imEnd) {
+        res.stop = tok === ids.endOfText ? 'eos' : 'im_end';
+        return res;
+      }
+      res.ids.push(tok);
+      if (guard) {
+        const cut = repetitionCutOf(res.ids, guard);
+        if (cut >= 0) {
+          res.ids.length = cut;
+          res.stop = 'repetition';
+          return res;
+        }
+      }
+      if (res.ids.length >= p.fitted.maxNewTokens || len0 + res.ids.length >= M) {
+        res.stop = len0 + res.ids.length >= M ? 'budget' : 'max_new_tokens';
+        return res;
+      }
+      const e = await this.embed([BigInt64Array.of(BigInt(tok))], 1);
+      const grown = new Float32Array(rows.length + H);
+      grown.set(rows);
+      grown.set(e, rows.length);
+      rows = grown;
+    }
+  }
+
+  async release(): Promise<void> {
+    await releaseAll(this.s);
+  }
+}
+
+
+function rawView(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** A float tensor's values as float32 (float16 converted). */
+function toFloat32(t: ort.Tensor): Float32Array {
+  if (t.type === 'float32') return (t.data as Float32Array).slice();
+  if (t.type === 'float16') {
+    const bits = new Uint16Array(rawView(t.data as ArrayBufferView).slice().buffer);
+    return Float32Array.from(bits, halfBits);
+  }
+  throw new Error(`expected a float tensor, got ${t.type}`);
+}
