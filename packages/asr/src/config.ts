@@ -36,6 +36,10 @@ export const asrConfigSchema = z.object({
   lmAlpha: z.number().min(0).optional(),
   lmBeta: z.number().optional(),
   beamWidth: z.number().int().min(1).max(1024).optional(),
+  /** Whisper: segment timestamps (timestamp tokens decoded into segments) instead of <|notimestamps|> (sherpa-onnx's default) */
+  whisperTimestamps: z.boolean().default(false),
+  /** Whisper: transcribe, or translate into English (multilingual models) */
+  whisperTask: z.enum(['transcribe', 'translate']).default('transcribe'),
 });
 
 export type AsrConfig = z.infer<typeof asrConfigSchema>;
@@ -56,7 +60,8 @@ export function asrConfigsFromEnv(env: NodeJS.ProcessEnv = process.env): AsrConf
 
 /**
  * Reads VOXFLEET_MODEL, VOXFLEET_MODEL_NAME, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
- * VOXFLEET_INT8_WEIGHTS, VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH.
+ * VOXFLEET_INT8_WEIGHTS, VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH,
+ * VOXFLEET_WHISPER_TIMESTAMPS (on/off), VOXFLEET_WHISPER_TASK (transcribe/translate).
  */
 export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
   const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
@@ -73,6 +78,8 @@ export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides
     lmAlpha: num(env.VOXFLEET_LM_ALPHA),
     lmBeta: num(env.VOXFLEET_LM_BETA),
     beamWidth: num(env.VOXFLEET_BEAM_WIDTH),
+    whisperTimestamps: env.VOXFLEET_WHISPER_TIMESTAMPS ? ['1', 'on', 'true', 'yes'].includes(env.VOXFLEET_WHISPER_TIMESTAMPS.toLowerCase()) : undefined,
+    whisperTask: env.VOXFLEET_WHISPER_TASK || undefined,
     ...overrides,
   });
 }

@@ -12,6 +12,7 @@ import { CtcModel, type LoadReport } from './ctc-model.js';
 import type { Transcript } from './ctc.js';
 import { errorInfo, type BatchTiming, type EngineRequest, type EngineResponse, type FrameCost, type UtteranceOptions } from './engine-protocol.js';
 import { loadModelSpec } from './registry.js';
+import { WhisperModel } from './backends/whisper.js';
 
 const port = parentPort;
 if (!port) throw new Error('engine-thread must run in a worker thread');
@@ -31,6 +32,11 @@ interface Loaded {
 async function load(): Promise<Loaded> {
   const config = asrConfigSchema.parse(workerData);
   const spec = await loadModelSpec(config);
+  if (spec.kind === 'whisper') {
+    const m = await WhisperModel.load(spec, config);
+    // the batcher's cost: encoder frames, 20 ms each
+    return { report: m.report, cost: { kind: 'subsampled', factor: 2 }, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release() };
+  }
   if (spec.kind === 'nemo-transducer') {
     const m = await TransducerModel.load(spec, config);
     const cost: FrameCost = { kind: 'subsampled', factor: spec.transducer!.info.subsamplingFactor };
@@ -43,7 +49,7 @@ async function load(): Promise<Loaded> {
   if (spec.kind !== 'voxfleet-ctc') {
     const m = await FamilyModel.load(spec, config);
     const fe = spec.frontEnd!;
-    const cost: FrameCost = fe.kind === 'nemo' ? { kind: 'subsampled', factor: Number(spec.metadata.subsampling_factor ?? 8) } : { kind: 'lfr', n: fe.lfr.n };
+    const cost: FrameCost = fe.kind === 'funasr' ? { kind: 'lfr', n: fe.lfr.n } : { kind: 'subsampled', factor: Number(spec.metadata.subsampling_factor ?? 8) };
     return { report: m.report, cost, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release() };
   }
   const model = await CtcModel.load(config);

@@ -18,6 +18,8 @@
  *   bound by position as sherpa-onnx binds them; metadata on the encoder; TDT only.
  * - `funasr-nano`: Fun-ASR-Nano's LLM export, a directory of encoder_adaptor / embedding / llm
  *   graphs per precision and the Qwen3-0.6B tokenizer (./nano-registry.ts).
+ * - `whisper`: sherpa-onnx's Whisper export, `{name}-encoder[.int8].onnx` + `{name}-decoder[.int8].onnx`
+ *   + `{name}-tokens.txt` (./whisper-registry.ts).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -41,10 +43,11 @@ import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { readOnnxInfo, type OnnxInfo, type TensorSignature } from './onnx-metadata.js';
 import { listVariants, precisionOfFile, type ModelVariant } from './session.js';
 import { isNanoDirectory, loadNanoSpec, type NanoSpec } from './nano-registry.js';
+import { loadWhisperSpec, whisperEncoders, type WhisperSpec } from './whisper-registry.js';
 
-export const MODEL_KINDS = ['voxfleet-ctc', 'sense-voice', 'funasr-nano-ctc', 'paraformer', 'nemo-ctc', 'nemo-transducer', 'funasr-nano'] as const;
+export const MODEL_KINDS = ['voxfleet-ctc', 'sense-voice', 'funasr-nano-ctc', 'paraformer', 'nemo-ctc', 'nemo-transducer', 'funasr-nano', 'whisper'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
-type SingleFileKind = Exclude<ModelKind, 'nemo-transducer' | 'funasr-nano'>;
+type SingleFileKind = Exclude<ModelKind, 'nemo-transducer' | 'funasr-nano' | 'whisper'>;
 
 /** A transducer's three graphs: their signatures (of the primary precision) and what the encoder's metadata says. */
 export interface TransducerSpec {
@@ -67,12 +70,12 @@ export interface ModelSpec {
   tokensFile: string | null;
   /** languages a job may ask for ('auto' first when the model detects them) */
   languages: string[];
-  /** job options the model takes: `language` picks its language input; `itn` its inverse text normalisation */
-  options: { language: boolean; itn: boolean };
+  /** job options the model takes: `language` picks its language input; `itn` its inverse text normalisation; `hotwords` its prompt's (Fun-ASR-Nano) */
+  options: { language: boolean; itn: boolean; hotwords?: boolean };
   /** the front-end (null for voxfleet-ctc, whose front-end is built from its metadata by CtcModel) */
   frontEnd: FrontEndSpec | null;
   /** greedy CTC, CTC prefix beam search (voxfleet-ctc with an LM), Paraformer's per-row argmax, or TDT greedy search */
-  decoder: 'ctc-greedy' | 'ctc-beam' | 'paraformer' | 'tdt-greedy' | 'llm-greedy';
+  decoder: 'ctc-greedy' | 'ctc-beam' | 'paraformer' | 'tdt-greedy' | 'llm-greedy' | 'whisper-greedy';
   /** token timestamps: from CTC frames, from CIF peaks (Paraformer with 4 outputs), or none (they span the utterance) */
   timestamps: 'frames' | 'cif-peaks' | 'none';
   /** largest batch the graph takes (Nano CTC: 1) */
@@ -83,6 +86,8 @@ export interface ModelSpec {
   transducer?: TransducerSpec;
   /** funasr-nano only */
   nano?: NanoSpec;
+  /** whisper only */
+  whisper?: WhisperSpec;
 }
 
 /** A model directory VoxFleet cannot serve: which file, and what is wrong with it. */
@@ -146,7 +151,7 @@ const has = (sigs: TensorSignature[], name: string): boolean => sigs.some((s) =>
 const describe = (sigs: TensorSignature[]): string => sigs.map((s) => `${s.name} ${s.type}[${s.dims.join(',')}]`).join(', ') || '(none)';
 
 /** The kind a graph's signature and metadata say it is, or null. */
-export function detectKind(info: OnnxInfo): Exclude<ModelKind, 'funasr-nano'> | null {
+export function detectKind(info: OnnxInfo): Exclude<ModelKind, 'funasr-nano' | 'whisper'> | null {
   const { inputs, outputs, metadata } = info;
   if (has(inputs, 'speech') && has(inputs, 'speech_lengths')) return 'paraformer';
   if (has(inputs, 'audio_signal') && has(outputs, 'logprobs')) return 'nemo-ctc';
@@ -227,6 +232,8 @@ function familySettings(kind: SingleFileKind, file: string, info: OnnxInfo): Pic
 /** Recognises the model at `config.modelPath` and checks that every file VoxFleet needs is there and right. */
 export async function loadModelSpec(config: Pick<AsrConfig, 'modelPath' | 'modelName'>): Promise<ModelSpec> {
   if (await isNanoDirectory(config.modelPath)) return loadNanoSpec(config);
+  const whisper = await whisperEncoders(config.modelPath);
+  if (whisper) return loadWhisperSpec(config, whisper);
   const transducer = await transducerFiles(config.modelPath);
   if (transducer) return loadTransducerSpec(config, transducer);
   let variants: ModelVariant[];

@@ -17,6 +17,8 @@ export interface ModelVariant {
   parts?: { encoder: string; decoder: string; joiner: string };
   /** Fun-ASR-Nano's three graphs of this precision */
   nano?: { encoderAdaptor: string; embedding: string; llm: string };
+  /** Whisper's two graphs of this precision ({name}-encoder / {name}-decoder) */
+  whisper?: { encoder: string; decoder: string };
 }
 
 /** A change made to a model's bytes before its session is created (for its load report), or null for none. */

@@ -23,7 +23,7 @@ describe('Whisper log-mel (sherpa-onnx / kaldi-native-fbank WhisperFeatureComput
     it(`equals the torchaudio reference (${key}, training/make_whisper_logmel_reference.py) within 2e-5`, async () => {
       const f = meta.files[key];
       const samples = (await fixtureSamples()).subarray(0, meta.crops[key]);
-      const fe = createFrontEnd({ kind: 'whisper', melBins: f.bins, layout: 'channels-first' });
+      const fe = createFrontEnd({ kind: 'whisper', melBins: f.bins, maxFrames: 2950, layout: 'channels-first' });
       expect(fe.frames(samples.length)).toBe(f.frames);
       const got = fe.compute(samples);
       expect(got.layout).toBe('channels-first');
@@ -34,6 +34,18 @@ describe('Whisper log-mel (sherpa-onnx / kaldi-native-fbank WhisperFeatureComput
       expect(worst).toBeLessThan(2e-5);
     });
   }
+
+  it('keeps the first maxFrames frames, normalised over those only (sherpa-onnx keeps 2950)', async () => {
+    const samples = await fixtureSamples();
+    const all = new WhisperLogMel(80).compute(samples);
+    const cut = createFrontEnd({ kind: 'whisper', melBins: 80, maxFrames: 100, layout: 'channels-first' });
+    expect(cut.frames(samples.length)).toBe(100);
+    const got = cut.compute(samples);
+    expect(got.frames).toBe(100);
+    const direct = new WhisperLogMel(80).compute(samples, 100);
+    expect(got.data).toEqual(direct.data);
+    expect(all.frames).toBeGreaterThan(100);
+  });
 
   it('frame count is floor((N + 80) / 160), 0 for no samples', () => {
     expect([0, 1, 79, 80, 239, 240, 16000].map(whisperFrameCount)).toEqual([0, 0, 0, 1, 1, 2, 100]);

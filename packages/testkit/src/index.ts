@@ -11,4 +11,5 @@ export { copyDir, filesUnder } from './files.js';
 export { rawHttp, multipartBody, filePartHeaders, type RawRequest, type RawResponse, type RawStep } from './raw-http.js';
 export { ensureTestGraph, onnxTools, syntheticFeatures, testGraphSourceHash, SINGLE_FILE_TEST_GRAPH_KINDS, TEST_GRAPH_KINDS, type SingleFileTestGraphKind, type TestGraphKind, type TestGraphSize } from './testgraphs.js';
 export { sherpaTranscribe, sherpaVersion, SherpaRecognizer, type SherpaKind, type SherpaOptions, type SherpaResult } from './sherpa.js';
+export { SherpaWhisper, whisperExportName, type SherpaWhisperOptions, type SherpaWhisperResult } from './sherpa-whisper.js';
 export { identityOnnx, type OnnxTensorSpec } from './onnx.js';

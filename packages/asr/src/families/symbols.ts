@@ -264,6 +264,21 @@ function wellFormedLength(bytes: Uint8Array, i: number): number {
   return len;
 }
 
+/** `bytes` without the bytes that start no well-formed UTF-8 sequence (sherpa-onnx's RemoveInvalidUtf8Sequences). */
+export function removeInvalidUtf8(bytes: Uint8Array): Uint8Array {
+  const kept: number[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const n = wellFormedLength(bytes, i);
+    if (n === 0) {
+      i++;
+      continue;
+    }
+    for (let k = 0; k < n; k++) kept.push(bytes[i + k]!);
+    i += n;
+  }
+  return kept.length === bytes.length ? bytes : Uint8Array.from(kept);
+}
+
 /**
  * The text sherpa-onnx returns for assembled bytes: bytes that start no well-formed UTF-8
  * sequence are dropped one at a time (RemoveInvalidUtf8Sequences, applied by

@@ -104,6 +104,8 @@ const whisperSpecSchema = z.strictObject({
   kind: z.literal('whisper'),
   /** 80, or 128 for large-v3 / turbo (metadata n_mels) */
   melBins: z.number().int().min(4).max(512),
+  /** frames kept (sherpa-onnx: 2950, the rest of the audio dropped); the normalisation covers only these */
+  maxFrames: z.number().int().positive(),
   layout: z.literal('channels-first'),
 });
 
@@ -273,11 +275,11 @@ class WhisperFrontEnd implements SpecFrontEnd {
   }
 
   frames(numSamples: number): number {
-    return this.mel.frames(numSamples);
+    return Math.min(this.mel.frames(numSamples), this.spec.maxFrames);
   }
 
   compute(samples16k: Float32Array): FrontEndFeatures {
-    return { ...this.mel.compute(samples16k), layout: this.layout };
+    return { ...this.mel.compute(samples16k, this.spec.maxFrames), layout: this.layout };
   }
 }
 

@@ -130,9 +130,12 @@ export class WhisperLogMel {
     return whisperFrameCount(numSamples);
   }
 
-  /** Normalised log-mel of 16 kHz samples in [-1, 1]: what sherpa-onnx gives its encoder before padding. */
-  compute(samples: ArrayLike<number>): WhisperFeatures {
-    const frames = this.frames(samples.length);
+  /**
+   * Normalised log-mel of 16 kHz samples in [-1, 1]: what sherpa-onnx gives its encoder before
+   * padding. `maxFrames`: only the first frames are kept and normalised (sherpa-onnx keeps 2950).
+   */
+  compute(samples: ArrayLike<number>, maxFrames = Infinity): WhisperFeatures {
+    const frames = Math.min(this.frames(samples.length), maxFrames);
     const dim = this.melBins;
     const n = samples.length;
     const tm = new Float32Array(frames * dim);

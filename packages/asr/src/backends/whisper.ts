@@ -1,0 +1,366 @@
+/**
+ * Whisper, sherpa-onnx's export (encoder + decoder with self caches, cross K/V and one
+ * `offset`; contract §5a), on onnxruntime-node, decoding as sherpa-onnx does
+ * (../families/whisper.ts) but batched across the utterances of a batch:
+ *
+ * - features: the Whisper log-mel normalised over each utterance's real frames (at most
+ *   2950: sherpa-onnx drops the rest), zero-padded to min(T + 1000, 3000) frames as
+ *   sherpa-onnx pads them. The encoder has no mask, so an utterance's result depends on
+ *   its padded length: utterances run together only when that length is the same
+ *   (every utterance of 20 s or more pads to 3000 frames); each such group is one
+ *   encoder call [N, n_mels, T] and one decoder batch.
+ * - language detection (language auto, multilingual models): one decoder step on [sot]
+ *   for every utterance of the group that needs it, in one call.
+ * - decoding: the export takes ONE `offset` for the whole batch, so the batch's sequences
+ *   are kept at aligned positions: every sequence of a group has a prompt of the same
+ *   length (sot, language, task, no_timestamps — the language differs, not the length)
+ *   and advances one token per step, so step k of every sequence writes cache row P + k
+ *   and one offset serves them all. A sequence that ends (eot, its token budget
+ *   min(frames / 100 * 6, 224), or the context) leaves the batch: its rows are dropped
+ *   from the caches and the cross K/V before the next step (a per-sequence stop; the
+ *   others' positions stay aligned). Sequences with different prompt lengths would need
+ *   different offsets: they cannot share a call (and do not occur: timestamps and task
+ *   are model-level settings).
+ * - `kvCache: false` (tests only) recomputes every step from the whole sequence at offset
+ *   0 with empty caches: what the cached decoding must equal.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import type { AsrConfig, Provider } from '../config.js';
+import type { LoadReport } from '../ctc-model.js';
+import type { Transcript } from '../ctc.js';
+import type { BatchTiming } from '../engine-protocol.js';
+import { SymbolTable } from '../families/symbols.js';
+import { WhisperSearch, detectLanguage, whisperMaxTokens, whisperPrompt, whisperTranscript, type WhisperModelInfo, type WhisperTranscript } from '../families/whisper.js';
+import { createFrontEnd, type FrontEndFeatures, type SpecFrontEnd } from '../frontend/spec.js';
+import { fileDigest, modelIdentity } from '../identity.js';
+import type { ModelSpec } from '../registry.js';
+import type { WhisperSpec } from '../whisper-registry.js';
+import { openSession, weightsNote, type ModelVariant } from '../session.js';
+import { UnsupportedOptionError, type JobOptions } from './family.js';
+import { fastestOf, selectSession } from './select.js';
+
+/** sherpa-onnx's limits (offline-recognizer-whisper-impl.h DecodeStream). */
+export const WHISPER_MAX_FRAMES = 3000;
+export const WHISPER_KEPT_FRAMES = WHISPER_MAX_FRAMES - 50;
+export const WHISPER_TAIL_PADDING = 1000;
+
+/** The frames an utterance of `frames` feature frames is padded to (sherpa-onnx's actual_frames). */
+export function whisperPaddedFrames(frames: number): number {
+  return Math.min(Math.min(frames, WHISPER_KEPT_FRAMES) + WHISPER_TAIL_PADDING, WHISPER_MAX_FRAMES);
+}
+
+interface Sessions {
+  encoder: ort.InferenceSession;
+  decoder: ort.InferenceSession;
+  notes: string[];
+}
+
+async function openParts(variant: ModelVariant, provider: Provider, config: AsrConfig): Promise<Sessions> {
+  const parts = variant.whisper!;
+  const encoder = await openSession({ precision: variant.precision, file: parts.encoder }, provider, config);
+  try {
+    const decoder = await openSession({ precision: variant.precision, file: parts.decoder }, provider, config);
+    const notes = [encoder, decoder].map((s) => weightsNote(s).weights).filter((n): n is string => n !== undefined);
+    return { encoder, decoder, notes };
+  } catch (err) {
+    await encoder.release();
+    throw err;
+  }
+}
+
+/** A digest over the variant's files (and the .weights files of large exports when there are). */
+async function variantDigest(v: ModelVariant): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of [v.whisper!.encoder, v.whisper!.decoder]) {
+    h.update(await fileDigest(f)).update('\0');
+    const weights = f.replace(/\.onnx$/, '.weights');
+    if (v.precision === 'fp32' && existsSync(weights)) h.update(await fileDigest(weights)).update('\0');
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
+/** Rows `rows` of axis 1 of a [L, N, ...] tensor's data (caches, cross K/V), as a new [L, rows.length, ...] array. */
+function gatherAxis1(data: Float32Array, dims: readonly number[], rows: readonly number[]): Float32Array {
+  const [L, N] = dims as [number, number];
+  const inner = data.length / (L * N);
+  const out = new Float32Array(L * rows.length * inner);
+  for (let l = 0; l < L; l++) rows.forEach((r, k) => out.set(data.subarray((l * N + r) * inner, (l * N + r + 1) * inner), (l * rows.length + k) * inner));
+  return out;
+}
+
+export interface WhisperRunOptions {
+  /** false: recompute every step without the caches (tests) */
+  kvCache?: boolean;
+  /** false: one utterance per decoder call (tests: batched must equal this) */
+  batched?: boolean;
+}
+
+export class WhisperModel {
+  private readonly w: WhisperSpec;
+  private readonly info: WhisperModelInfo;
+  private readonly names: { mel: string; crossK: string; crossV: string; dec: string[]; out: string[] };
+
+  private constructor(
+    private readonly s: Sessions,
+    readonly spec: ModelSpec,
+    private readonly frontEnd: SpecFrontEnd,
+    private readonly table: SymbolTable,
+    readonly report: LoadReport,
+    private readonly config: AsrConfig,
+  ) {
+    this.w = spec.whisper!;
+    this.info = this.w.info;
+    // bound by position, as sherpa-onnx binds them
+    const e = this.w.encoder;
+    this.names = {
+      mel: e.inputs[0]!.name,
+      crossK: e.outputs[0]!.name,
+      crossV: e.outputs[1]!.name,
+      dec: this.w.decoder.inputs.map((x) => x.name),
+      out: this.w.decoder.outputs.map((x) => x.name),
+    };
+  }
+
+  static async load(spec: ModelSpec, config: AsrConfig): Promise<WhisperModel> {
+    const t0 = performance.now();
+    const w = spec.whisper;
+    if (!w || !spec.frontEnd || !spec.tokensFile) throw new Error(`${spec.kind} needs its whisper spec, a front-end and tokens`);
+    const frontEnd = createFrontEnd(spec.frontEnd);
+    const table = await SymbolTable.read(spec.tokensFile, { base64: true });
+    const mode = `${config.whisperTask}${config.whisperTimestamps ? ', segment timestamps' : ', no timestamps'}`;
+    const sel = await selectSession(
+      config,
+      spec.variants,
+      (sessions: Sessions, variant, provider) =>
+        new WhisperModel(sessions, spec, frontEnd, table, {
+          modelId: '',
+          modelName: spec.name,
+          aliases: spec.aliases,
+          languages: spec.languages,
+          kind: spec.kind,
+          options: spec.options,
+          version: spec.metadata.model_type ?? spec.kind,
+          decoder: `Whisper greedy (${mode}; decoder steps batched at aligned positions, one offset per batch)`,
+          file: variant.file,
+          provider,
+          precision: variant.precision,
+          loadMs: 0,
+          calibration: [],
+          ...(sessions.notes.length ? { weights: sessions.notes.join('; ') } : {}),
+        }, config),
+      (m) => m.calibrate(),
+      (variant, provider) => openParts(variant, provider, config),
+    );
+    const r = sel.model.report;
+    r.calibration = sel.calibration;
+    const tag = `${config.whisperTimestamps ? '+ts' : ''}${config.whisperTask === 'translate' ? '+translate' : ''}`;
+    r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: tag, precision: r.precision }).id;
+    r.loadMs = Math.round(performance.now() - t0);
+    return sel.model;
+  }
+
+  /** Encoder frames (20 ms) for `numSamples` samples: the batcher's cost. */
+  frames(numSamples: number): number {
+    return Math.max(1, Math.ceil(Math.min(this.frontEnd.frames(numSamples), WHISPER_KEPT_FRAMES) / 2));
+  }
+
+  private async calibrate(): Promise<number> {
+    let seed = 1;
+    const audio = Array.from({ length: 4 }, () => {
+      const s = new Float32Array(6 * 16000);
+      for (let i = 0; i < s.length; i++) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        s[i] = (seed / 0x7fffffff - 0.5) * 0.1;
+      }
+      return s;
+    });
+    const feats = audio.map((a) => this.frontEnd.compute(a));
+    return fastestOf(() => this.runBatch(feats, audio.map(() => ({ language: 'en', itn: null })), audio.map(() => 6)), 2);
+  }
+
+  async transcribe(audio: Float32Array[], options: JobOptions[] = []): Promise<{ transcripts: Transcript[]; timing: BatchTiming }> {
+    const opts = audio.map((_, i) => options[i] ?? { language: null, itn: null });
+    for (const o of opts) this.languageToken(o.language); // refuse a bad language before any work
+    const t0 = performance.now();
+    const feats = audio.map((a) => this.frontEnd.compute(a));
+    const t1 = performance.now();
+    const transcripts = await this.runBatch(
+      feats,
+      opts,
+      audio.map((a) => a.length / 16000),
+    );
+    const t2 = performance.now();
+    const frames = audio.map((a) => this.frames(a.length));
+    return {
+      transcripts,
+      timing: { frontEndMs: t1 - t0, inferenceMs: t2 - t1, paddedFrames: Math.max(0, ...frames) * frames.length, frames: frames.reduce((a, b) => a + b, 0) },
+    };
+  }
+
+  /** The language token a job asks for, null for detection; UnsupportedOptionError for a language the model lacks. */
+  private languageToken(language: string | null): number | null {
+    if (language === null || language === 'auto') {
+      // an English-only model has no language tokens: nothing to detect
+      return null;
+    }
+    if (!this.info.multilingual) {
+      if (language === 'en') return null;
+      throw new UnsupportedOptionError(`language "${language}": this Whisper model is English-only`);
+    }
+    const id = this.info.languages.get(language);
+    if (id === undefined) throw new UnsupportedOptionError(`language "${language}" is not one of this model's (${[...this.info.languages.keys()].join(', ')})`);
+    return id;
+  }
+
+  /** Front-end features → transcripts, in input order. */
+  async runBatch(feats: FrontEndFeatures[], options: JobOptions[], durations: number[], run: WhisperRunOptions = {}): Promise<WhisperTranscript[]> {
+    const out = new Array<WhisperTranscript>(feats.length);
+    const groups = new Map<number, number[]>();
+    feats.forEach((f, i) => {
+      const padded = whisperPaddedFrames(f.frames);
+      const g = groups.get(padded) ?? [];
+      g.push(i);
+      groups.set(padded, g);
+    });
+    for (const [padded, members] of groups) {
+      const lanes = run.batched === false ? members.map((m) => [m]) : [members];
+      for (const lane of lanes) {
+        const searches = await this.decodeGroup(
+          lane.map((i) => feats[i]!),
+          padded,
+          lane.map((i) => this.languageToken(options[i]!.language)),
+          run.kvCache !== false,
+        );
+        lane.forEach((i, k) => (out[i] = whisperTranscript(searches[k]!, this.table, this.info, { durationSec: durations[i]! })));
+      }
+    }
+    return out;
+  }
+
+  /** The encoder on utterances padded to `padded` frames: cross K/V [L, n, T', D]. */
+  private async encode(feats: FrontEndFeatures[], padded: number): Promise<{ k: ort.Tensor; v: ort.Tensor }> {
+    const n = feats.length;
+    const bins = this.info.nMels;
+    const mel = new Float32Array(n * bins * padded); // zeros after the real frames, as sherpa-onnx pads
+    // the front-end keeps at most 2950 frames, normalised over those (spec maxFrames)
+    feats.forEach((f, i) => {
+      for (let b = 0; b < bins; b++) mel.set(f.data.subarray(b * f.frames, (b + 1) * f.frames), (i * bins + b) * padded);
+    });
+    const out = await this.s.encoder.run({ [this.names.mel]: new ort.Tensor('float32', mel, [n, bins, padded]) });
+    return { k: out[this.names.crossK]!, v: out[this.names.crossV]! };
+  }
+
+  private async step(tokens: BigInt64Array, rows: number, width: number, k: ort.Tensor, v: ort.Tensor, ck: ort.Tensor, cv: ort.Tensor, offset: number): Promise<ort.InferenceSession.ReturnType> {
+    const [t, kc, vc, xk, xv, off] = this.names.dec as [string, string, string, string, string, string];
+    return this.s.decoder.run({
+      [t]: new ort.Tensor('int64', tokens, [rows, width]),
+      [kc]: k,
+      [vc]: v,
+      [xk]: ck,
+      [xv]: cv,
+      [off]: new ort.Tensor('int64', BigInt64Array.of(BigInt(offset)), [1]),
+    });
+  }
+
+  private zeroCache(rows: number): ort.Tensor {
+    const { nTextLayer: L, nTextCtx: C, nTextState: D } = this.info;
+    return new ort.Tensor('float32', new Float32Array(L * rows * C * D), [L, rows, C, D]);
+  }
+
+  private subset(t: ort.Tensor, rows: readonly number[]): ort.Tensor {
+    const dims = [...t.dims];
+    if (rows.length === dims[1] && rows.every((r, i) => r === i)) return t;
+    const data = gatherAxis1(t.data as Float32Array, dims, rows);
+    dims[1] = rows.length;
+    return new ort.Tensor('float32', data, dims);
+  }
+
+  private async decodeGroup(feats: FrontEndFeatures[], padded: number, languages: (number | null)[], kvCache: boolean): Promise<WhisperSearch[]> {
+    const n = feats.length;
+    const info = this.info;
+    const { k: crossK, v: crossV } = await this.encode(feats, padded);
+    const vocab = info.nVocab;
+    // language detection for the sequences that need it: one step on [sot] for all of them
+    const detect = info.multilingual ? languages.map((l, i) => (l === null ? i : -1)).filter((i) => i >= 0) : [];
+    const chosen = [...languages];
+    if (detect.length > 0) {
+      const out = await this.step(new BigInt64Array(detect.length).fill(BigInt(info.sot)), detect.length, 1, this.zeroCache(detect.length), this.zeroCache(detect.length), this.subset(crossK, detect), this.subset(crossV, detect), 0);
+      const logits = out[this.names.out[0]!]!.data as Float32Array;
+      detect.forEach((i, r) => (chosen[i] = detectLanguage(info, logits, r * vocab)));
+    }
+    const timestamps = this.config.whisperTimestamps;
+    const searches = feats.map(
+      (f, i) =>
+        new WhisperSearch(info, whisperPrompt(info, chosen[i] ?? null, { task: this.config.whisperTask, timestamps }), whisperMaxTokens(info, Math.min(f.frames, WHISPER_KEPT_FRAMES)), timestamps, info.multilingual ? (chosen[i] ?? info.sotSequence[1]!) : null),
+    );
+    const P = searches[0]!.prompt.length;
+    if (searches.some((s) => s.prompt.length !== P)) throw new Error('internal: prompts of one batch differ in length');
+    const logitsOut = this.names.out[0]!;
+    if (!kvCache) return this.decodeWithoutCache(searches, crossK, crossV);
+    // the prompt, every sequence at once, offset 0
+    const prompt = new BigInt64Array(n * P);
+    searches.forEach((s, i) => s.prompt.forEach((t, j) => (prompt[i * P + j] = BigInt(t))));
+    let out = await this.step(prompt, n, P, this.zeroCache(n), this.zeroCache(n), crossK, crossV, 0);
+    let rows = searches.map((_, i) => i); // the sequences in the current tensors, in order
+    const pick = (res: ort.InferenceSession.ReturnType, members: number[], width: number): void => {
+      const y = res[logitsOut]!;
+      const data = y.data as Float32Array;
+      members.forEach((i, r) => searches[i]!.choose(data, (r * width + width - 1) * vocab, vocab));
+    };
+    pick(out, rows, P);
+    let kc = out[this.names.out[1]!]!;
+    let vc = out[this.names.out[2]!]!;
+    let ck = crossK;
+    let cv = crossV;
+    for (let offset = P; ; offset++) {
+      const active = rows.filter((i) => searches[i]!.advance());
+      if (active.length === 0) break;
+      if (active.length !== rows.length) {
+        // finished sequences leave the batch: their cache and cross rows are dropped
+        const keep = active.map((i) => rows.indexOf(i));
+        kc = this.subset(kc, keep);
+        vc = this.subset(vc, keep);
+        ck = this.subset(ck, keep);
+        cv = this.subset(cv, keep);
+        rows = active;
+      }
+      out = await this.step(BigInt64Array.from(rows, (i) => BigInt(searches[i]!.next)), rows.length, 1, kc, vc, ck, cv, offset);
+      kc = out[this.names.out[1]!]!;
+      vc = out[this.names.out[2]!]!;
+      if (offset + 1 >= info.nTextCtx - 1) {
+        for (const i of rows) searches[i]!.stop();
+        break;
+      }
+      pick(out, rows, 1);
+    }
+    return searches;
+  }
+
+  /** Every step recomputed from the whole sequence (prompt + tokens so far) at offset 0 with empty caches. */
+  private async decodeWithoutCache(searches: WhisperSearch[], crossK: ort.Tensor, crossV: ort.Tensor): Promise<WhisperSearch[]> {
+    const vocab = this.info.nVocab;
+    for (let i = 0; i < searches.length; i++) {
+      const s = searches[i]!;
+      const ck = this.subset(crossK, [i]);
+      const cv = this.subset(crossV, [i]);
+      for (let first = true; ; first = false) {
+        if (!first && !s.advance()) break;
+        if (!first && s.all.length >= this.info.nTextCtx - 1) {
+          s.stop();
+          break;
+        }
+        const seq = BigInt64Array.from(s.all, (t) => BigInt(t));
+        const out = await this.step(seq, 1, seq.length, this.zeroCache(1), this.zeroCache(1), ck, cv, 0);
+        s.choose(out[this.names.out[0]!]!.data as Float32Array, (seq.length - 1) * vocab, vocab);
+      }
+    }
+    return searches;
+  }
+
+  async release(): Promise<void> {
+    await this.s.encoder.release();
+    await this.s.decoder.release();
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * Whisper (sherpa-onnx's export, contract §5a): the model's metadata, the SOT prompt,
+ * the greedy choice with sherpa-onnx's timestamp rules, timestamp tokens → segments and
+ * the result as sherpa-onnx converts it (offline-whisper-model.cc,
+ * offline-whisper-greedy-search-decoder.cc, offline-whisper-timestamp-rules.cc,
+ * offline-recognizer-whisper-impl.h). The decoder runs are the backend's
+ * (../backends/whisper.ts); everything here is plain data.
+ */
+import { round3, transcriptOf, type Segment, type TokenTiming, type Transcript } from '../ctc.js';
+import { ModelMetadataError, metaInt, type OnnxMetadata } from './meta.js';
+import { concatBytes, jsonToken } from './result.js';
+import { removeInvalidUtf8, sherpaText, type SymbolTable } from './symbols.js';
+
+export interface WhisperModelInfo {
+  modelType: string;
+  nMels: number;
+  nVocab: number;
+  nTextCtx: number;
+  nTextState: number;
+  nTextLayer: number;
+  sot: number;
+  eot: number;
+  /** [sot, en, transcribe] (multilingual) or [sot] (.en) */
+  sotSequence: number[];
+  multilingual: boolean;
+  /** language code → token id, in the metadata's order */
+  languages: Map<string, number>;
+  transcribe: number;
+  translate: number;
+  noTimestamps: number;
+  /** the first timestamp token (<|0.00|>): no_timestamps + 1; one per 20 ms */
+  timestampBegin: number;
+}
+
+function ints(m: OnnxMetadata, key: string): number[] {
+  const v = m[key];
+  if (v === undefined || v.trim() === '') throw new ModelMetadataError(`missing ${key}`);
+  const out = v.split(',').map((s) => Number(s.trim()));
+  if (out.some((x) => !Number.isInteger(x))) throw new ModelMetadataError(`${key} is not a list of integers: ${v.slice(0, 80)}`);
+  return out;
+}
+
+/** What the encoder's metadata says (offline-whisper-model.cc InitEncoder reads the same keys). */
+export function whisperModelInfo(m: OnnxMetadata): WhisperModelInfo {
+  const info: WhisperModelInfo = {
+    modelType: m.model_type ?? '',
+    nMels: metaInt(m, 'n_mels'),
+    nVocab: metaInt(m, 'n_vocab'),
+    nTextCtx: metaInt(m, 'n_text_ctx'),
+    nTextState: metaInt(m, 'n_text_state'),
+    nTextLayer: metaInt(m, 'n_text_layer'),
+    sot: metaInt(m, 'sot'),
+    eot: metaInt(m, 'eot'),
+    sotSequence: ints(m, 'sot_sequence'),
+    multilingual: metaInt(m, 'is_multilingual') === 1,
+    languages: new Map(),
+    transcribe: metaInt(m, 'transcribe'),
+    translate: metaInt(m, 'translate'),
+    noTimestamps: metaInt(m, 'no_timestamps'),
+    timestampBegin: metaInt(m, 'no_timestamps') + 1,
+  };
+  if (info.multilingual) {
+    const ids = ints(m, 'all_language_tokens');
+    const codes = (m.all_language_codes ?? '').split(',').map((s) => s.trim());
+    if (ids.length !== codes.length) throw new ModelMetadataError(`all_language_tokens has ${ids.length} ids, all_language_codes ${codes.length} codes`);
+    ids.forEach((id, i) => info.languages.set(codes[i]!, id));
+    if (info.sotSequence.length < 3) throw new ModelMetadataError(`a multilingual model's sot_sequence has sot, language and task; got ${m.sot_sequence}`);
+  }
+  if (info.timestampBegin >= info.nVocab || info.eot >= info.timestampBegin) throw new ModelMetadataError(`no_timestamps ${info.noTimestamps} / eot ${info.eot} do not fit n_vocab ${info.nVocab}`);
+  return info;
+}
+
+export interface WhisperDecodeOptions {
+  /** a language code, or null to detect it (multilingual models) */
+  language: string | null;
+  task: 'transcribe' | 'translate';
+  /** segment timestamps: no <|notimestamps|> in the prompt, timestamp rules on, segments from the timestamp tokens */
+  timestamps: boolean;
+}
+
+/** The prompt with `language` (a token id, multilingual models) in place: sherpa-onnx's initial_tokens. */
+export function whisperPrompt(info: WhisperModelInfo, languageToken: number | null, opts: Pick<WhisperDecodeOptions, 'task' | 'timestamps'>): number[] {
+  const p = [...info.sotSequence];
+  if (info.multilingual) {
+    if (languageToken !== null) p[1] = languageToken;
+    if (opts.task === 'translate') p[2] = info.translate;
+  }
+  if (!opts.timestamps) p.push(info.noTimestamps);
+  return p;
+}
+
+/** Largest number of tokens sherpa-onnx lets an utterance of `featureFrames` frames decode (int(frames / 100 * 6), at most n_text_ctx / 2). */
+export function whisperMaxTokens(info: WhisperModelInfo, featureFrames: number): number {
+  return Math.min(Math.trunc((featureFrames / 100) * 6), Math.trunc(info.nTextCtx / 2));
+}
+
+/** The language token with the largest logit (the first on a tie), as DetectLanguage picks it. */
+export function detectLanguage(info: WhisperModelInfo, logits: ArrayLike<number>, offset: number): number {
+  let best = -1;
+  let bestLogit = -Infinity;
+  for (const id of info.languages.values()) {
+    const v = logits[offset + id]!;
+    if (best < 0 || v > bestLogit) {
+      best = id;
+      bestLogit = v;
+    }
+  }
+  return best;
+}
+
+function argmax(x: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  let v = x[offset]!;
+  for (let i = 1; i < n; i++) {
+    if (x[offset + i]! > v) {
+      v = x[offset + i]!;
+      best = i;
+    }
+  }
+  return best;
+}
+
+/**
+ * sherpa-onnx's ApplyTimestampRules on a copy of one row of logits: no_timestamps suppressed;
+ * the first token a timestamp <= maxInitial; after an opening (or double) timestamp text;
+ * after a closing one a timestamp or eot; timestamps never decrease; in text, a timestamp
+ * whenever their log-sum-exp beats every text logit.
+ */
+export function applyTimestampRules(logits: Float32Array, tokens: readonly number[], sampleBegin: number, info: WhisperModelInfo, maxInitial: number): void {
+  const V = logits.length;
+  const tb = info.timestampBegin;
+  const eot = info.eot;
+  logits[info.noTimestamps] = -Infinity;
+  const sampled = tokens.length - sampleBegin;
+  const last = sampled >= 1 && tokens[tokens.length - 1]! >= tb;
+  const penult = sampled < 2 || tokens[tokens.length - 2]! >= tb;
+  let lastTs = -1;
+  for (let i = sampleBegin; i < tokens.length; i++) if (tokens[i]! >= tb) lastTs = tokens[i]!;
+  const state = sampled === 0 ? 'start' : last && penult ? 'after-opening' : last ? 'closing' : 'text';
+  let minTs = -1;
+  if (lastTs >= 0) minTs = state === 'closing' ? lastTs : lastTs + 1;
+  const suppressText = state === 'start' || state === 'closing';
+  const suppressEot = state === 'start';
+  const suppressTs = state === 'after-opening';
+  const maxTs = state === 'start' && maxInitial >= 0 ? tb + maxInitial : -1;
+  if (suppressText) {
+    if (suppressEot) logits.fill(-Infinity, 0, tb);
+    else {
+      logits.fill(-Infinity, 0, eot);
+      logits.fill(-Infinity, eot + 1, tb);
+    }
+  }
+  if (suppressTs) logits.fill(-Infinity, tb, V);
+  if (minTs >= 0) logits.fill(-Infinity, tb, minTs);
+  if (maxTs >= 0) {
+    const safe = Math.min(maxTs, V - 1);
+    if (safe + 1 < V) logits.fill(-Infinity, safe + 1, V);
+  }
+  if (state === 'text') {
+    let maxTsLogit = -Infinity;
+    for (let i = tb; i < V; i++) if (logits[i]! > maxTsLogit) maxTsLogit = logits[i]!;
+    if (maxTsLogit === -Infinity) return;
+    let sum = 0;
+    for (let i = tb; i < V; i++) if (logits[i]! > -Infinity) sum += Math.exp(logits[i]! - maxTsLogit);
+    const lse = maxTsLogit + Math.log(sum);
+    let maxText = -Infinity;
+    for (let i = 0; i < tb; i++) if (logits[i]! > maxText) maxText = logits[i]!;
+    if (lse > maxText) logits.fill(-Infinity, 0, tb);
+  }
+}
+
+/** Max initial timestamp index: 50 = 1.0 s (sherpa-onnx's kMaxInitialTimestampIndex). */
+const MAX_INITIAL_TIMESTAMP = 50;
+
+/** One sequence's greedy search (OfflineWhisperGreedySearchDecoder::Decode, one stream of a batch). */
+export class WhisperSearch {
+  readonly all: number[];
+  readonly predicted: number[] = [];
+  readonly sampleBegin: number;
+  /** the token chosen from the last logits, fed next unless the search stops */
+  next = -1;
+  done = false;
+  private steps = 0;
+
+  constructor(
+    readonly info: WhisperModelInfo,
+    readonly prompt: readonly number[],
+    readonly maxTokens: number,
+    readonly timestamps: boolean,
+    readonly language: number | null,
+  ) {
+    this.all = [...prompt];
+    this.sampleBegin = prompt.length;
+  }
+
+  /** Picks the next token from a row of logits (the last position of the last run). */
+  choose(logits: ArrayLike<number>, offset: number, vocab: number): void {
+    if (this.timestamps) {
+      const row = Float32Array.from({ length: vocab }, (_, i) => logits[offset + i]!);
+      applyTimestampRules(row, this.all, this.sampleBegin, this.info, this.predicted.length === 0 ? MAX_INITIAL_TIMESTAMP : -1);
+      this.next = argmax(row, 0, vocab);
+    } else {
+      this.next = argmax(logits, offset, vocab);
+    }
+  }
+
+  /** Before a step: whether the search goes on; if so the token to feed is `next` (recorded here). */
+  advance(): boolean {
+    if (this.done) return false;
+    if (this.steps >= this.maxTokens || this.next === this.info.eot) {
+      this.done = true;
+      return false;
+    }
+    this.steps++;
+    this.predicted.push(this.next);
+    this.all.push(this.next);
+    return true;
+  }
+
+  /** The context filled up (offset >= n_text_ctx - 1 after a step): sherpa-onnx stops there. */
+  stop(): void {
+    this.done = true;
+  }
+}
+
+export interface WhisperSegmentTokens {
+  start: number;
+  /** -1: closed by eot or the end of the tokens (sherpa-onnx's sentinel) */
+  end: number;
+  ids: number[];
+}
+
+/** sherpa-onnx's ParseTimestampTokens: segments between timestamp tokens (0.02 s each). */
+export function parseTimestampTokens(tokens: readonly number[], timestampBegin: number, eot: number): WhisperSegmentTokens[] {
+  const out: WhisperSegmentTokens[] = [];
+  let cur: WhisperSegmentTokens | null = null;
+  for (const t of tokens) {
+    if (t === eot) {
+      if (cur && cur.ids.length) out.push({ ...cur, end: -1 });
+      cur = null;
+      break;
+    }
+    if (t >= timestampBegin) {
+      const time = Math.fround((t - timestampBegin) * Math.fround(0.02));
+      if (!cur) cur = { start: time, end: -1, ids: [] };
+      else {
+        if (cur.ids.length) out.push({ ...cur, end: time });
+        cur = { start: time, end: -1, ids: [] };
+      }
+    } else if (cur) cur.ids.push(t);
+  }
+  if (cur && cur.ids.length) out.push({ ...cur, end: -1 });
+  return out;
+}
+
+/** sherpa-onnx's result fields for Whisper (its Node addon's JSON). */
+export interface WhisperSherpaResult {
+  text: string;
+  tokens: string[];
+  lang: string;
+  segment_timestamps?: number[];
+  segment_durations?: number[];
+  segment_texts?: string[];
+}
+
+export interface WhisperTranscript extends Transcript {
+  language: string;
+  sherpa: WhisperSherpaResult;
+}
+
+export interface WhisperTranscriptOptions {
+  durationSec: number;
+  offsetSec?: number;
+}
+
+/**
+ * The result as sherpa-onnx's Convert builds it (each token's bytes cleaned of invalid UTF-8,
+ * concatenated, leading spaces removed; segments with their texts when timestamps are on;
+ * timestamp and special tokens left out), and VoxFleet's Transcript: one segment spanning
+ * the utterance without timestamps, else one per Whisper segment (an open one ends with the
+ * utterance); tokens span their segment.
+ */
+export function whisperTranscript(search: WhisperSearch, table: SymbolTable, info: WhisperModelInfo, opts: WhisperTranscriptOptions): WhisperTranscript {
+  const off = opts.offsetSec ?? 0;
+  const dur = opts.durationSec;
+  const tb = info.timestampBegin;
+  const langCode = search.language === null ? '' : ([...info.languages].find(([, id]) => id === search.language)?.[0] ?? '');
+  const pieceBytes = (id: number): Uint8Array | null => (table.has(id) ? removeInvalidUtf8(table.textBytesOf(id)) : null);
+  const textIds = search.predicted.filter((id) => !(search.timestamps && id >= tb) && table.has(id));
+  const parts = textIds.map((id) => pieceBytes(id)!);
+  const sherpa: WhisperSherpaResult = { text: sherpaText(concatBytes(parts)), tokens: parts.map(jsonToken), lang: langCode };
+  const tokens: TokenTiming[] = [];
+  const segments: Segment[] = [];
+  const timed = (ids: number[], start: number, end: number): string => {
+    const bytes = ids.map(pieceBytes).filter((b): b is Uint8Array => b !== null);
+    ids.forEach((id) => {
+      const b = pieceBytes(id);
+      if (b) tokens.push({ id, text: jsonToken(b), start: round3(off + start), end: round3(off + end) });
+    });
+    return sherpaText(concatBytes(bytes)).trim();
+  };
+  if (search.timestamps) {
+    const segs = parseTimestampTokens(search.predicted, tb, info.eot);
+    sherpa.segment_timestamps = [];
+    sherpa.segment_durations = [];
+    sherpa.segment_texts = [];
+    for (const s of segs) {
+      sherpa.segment_timestamps.push(s.start);
+      // sherpa-onnx: an open segment lasts num_audio_frames * 0.02 - start, num_audio_frames being 0 without attention outputs
+      sherpa.segment_durations.push(Math.max(0, s.end === -1 ? 0 - s.start : Math.fround(s.end - s.start)));
+      sherpa.segment_texts.push(
+        s.ids
+          .map(pieceBytes)
+          .filter((b): b is Uint8Array => b !== null)
+          .map((b) => new TextDecoder().decode(b))
+          .join(''),
+      );
+      const start = Math.min(s.start, dur);
+      const end = s.end === -1 ? dur : Math.min(Math.max(s.end, start), dur);
+      const text = timed(s.ids, start, end);
+      if (text !== '') segments.push({ start: round3(off + start), end: round3(off + end), text });
+    }
+  } else {
+    const text = timed(textIds, 0, dur);
+    if (text !== '') segments.push({ start: round3(off), end: round3(off + dur), text });
+  }
+  return { ...transcriptOf(segments, tokens, dur), language: langCode, sherpa };
+}
