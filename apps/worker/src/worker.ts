@@ -21,6 +21,9 @@ import { longAudio } from './audio.js';
 import { MicroBatcher } from './batcher.js';
 import { createProcessor } from './processor.js';
 
+/** sherpa-onnx keeps 2950 feature frames of a Whisper utterance (offline-recognizer-whisper-impl.h). */
+const WHISPER_MAX_PIECE_SEC = 29.5;
+
 export interface RunningWorker {
   readonly id: string;
   /** the first model's engine */
@@ -109,7 +112,8 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
       submit: (samples, options, signal) => batcher.submit({ samples, options }, signal),
       maxAudioSec: w.maxAudioSec,
       decodeTimeoutMs: w.decodeTimeoutMs,
-      segmentMaxSec: w.segmentMaxSec,
+      // Whisper's export reads at most 29.5 s of a piece (sherpa-onnx drops the rest): its pieces stay within that
+      segmentMaxSec: report.kind === 'whisper' ? Math.min(w.segmentMaxSec, WHISPER_MAX_PIECE_SEC) : w.segmentMaxSec,
       maxInflightSegments: w.maxBatch,
       onProducer: (delta) => {
         producers += delta;
