@@ -40,6 +40,11 @@ export const asrConfigSchema = z.object({
   whisperTimestamps: z.boolean().default(false),
   /** Whisper: transcribe, or translate into English (multilingual models) */
   whisperTask: z.enum(['transcribe', 'translate']).default('transcribe'),
+  /**
+   * Parakeet TDT: `batched` runs the joiner and decoder steps of a batch's utterances in one call each;
+   * `sequential` searches each utterance on its own, as sherpa-onnx does (the encoder still runs once per batch)
+   */
+  tdtSearch: z.enum(['batched', 'sequential']).default('batched'),
 });
 
 export type AsrConfig = z.infer<typeof asrConfigSchema>;
@@ -61,7 +66,8 @@ export function asrConfigsFromEnv(env: NodeJS.ProcessEnv = process.env): AsrConf
 /**
  * Reads VOXFLEET_MODEL, VOXFLEET_MODEL_NAME, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
  * VOXFLEET_INT8_WEIGHTS, VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH,
- * VOXFLEET_WHISPER_TIMESTAMPS (on/off), VOXFLEET_WHISPER_TASK (transcribe/translate).
+ * VOXFLEET_WHISPER_TIMESTAMPS (on/off), VOXFLEET_WHISPER_TASK (transcribe/translate),
+ * VOXFLEET_TDT_SEARCH (batched/sequential).
  */
 export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
   const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
@@ -80,6 +86,7 @@ export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides
     beamWidth: num(env.VOXFLEET_BEAM_WIDTH),
     whisperTimestamps: env.VOXFLEET_WHISPER_TIMESTAMPS ? ['1', 'on', 'true', 'yes'].includes(env.VOXFLEET_WHISPER_TIMESTAMPS.toLowerCase()) : undefined,
     whisperTask: env.VOXFLEET_WHISPER_TASK || undefined,
+    tdtSearch: env.VOXFLEET_TDT_SEARCH || undefined,
     ...overrides,
   });
 }

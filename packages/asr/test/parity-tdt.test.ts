@@ -49,7 +49,7 @@ describe('Parakeet TDT: parity with sherpa-onnx on the exact-signature graphs an
 
   it('loads the three graphs with the decoder state batch relaxed, so decoder steps batch', () => {
     expect(fp32.report).toMatchObject({ kind: 'nemo-transducer', precision: 'fp32', provider: 'cpu' });
-    expect(fp32.report.decoder).toMatch(/TDT greedy .*batched across utterances/);
+    expect(fp32.report.decoder).toMatch(/TDT greedy .*joiner steps batched across utterances, decoder steps too/);
     expect(fp32.report.weights).toMatch(/decoder state onnx::Slice_3: batch axis declared 1 by the export, relaxed at load/);
     expect(fp32.report.modelId).toMatch(/@[0-9a-f]{12}\/fp32$/);
   });
@@ -89,6 +89,14 @@ describe('Parakeet TDT: parity with sherpa-onnx on the exact-signature graphs an
       expect(batched[i]).toEqual(one);
     }
     expect(batched[0]).toEqual(batched[4]);
+    // and as the search run one utterance at a time within the batch (VOXFLEET_TDT_SEARCH=sequential)
+    const seq = await AsrEngine.start({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1, tdtSearch: 'sequential' });
+    try {
+      expect(seq.report.decoder).toMatch(/each utterance searched on its own/);
+      expect((await seq.transcribe(mixed.map((c) => c.slice()))).transcripts).toEqual(batched);
+    } finally {
+      await seq.close();
+    }
     // segments and token timings come with the text
     expect(batched[0]!.segments.length).toBeGreaterThan(0);
     expect(batched[0]!.tokens.length).toBe(batched[0]!.sherpa.tokens.length);

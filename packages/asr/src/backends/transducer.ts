@@ -9,7 +9,9 @@
  * - the greedy search keeps one state per utterance (frame, tokens this frame, decoder
  *   output, LSTM states) and runs the joiner on the current frame of every utterance not
  *   yet finished in one call, then the decoder on every utterance that emitted a token in
- *   one call; an utterance drops out of the calls when it reaches its last frame.
+ *   one call; an utterance drops out of the calls when it reaches its last frame
+ *   (VOXFLEET_TDT_SEARCH=sequential searches each utterance on its own instead, as
+ *   sherpa-onnx does: the same results, for measuring one against the other).
  *
  * NeMo's exporter declares the batch axis of the decoder's second LSTM state as 1 (a trace
  * artefact; the graph computes any batch): it is relaxed in memory at load (../onnx-dims.ts).
@@ -115,7 +117,11 @@ export class TransducerModel {
           kind: spec.kind,
           options: spec.options,
           version: spec.metadata.url ?? spec.metadata.comment ?? spec.kind,
-          decoder: `TDT greedy (${t.numDurations} durations, ≤ 5 tokens per frame; decoder steps ${sessions.batchedDecoder ? 'batched across utterances' : 'one utterance at a time: its state batch is fixed at 1'})`,
+          decoder: `TDT greedy (${t.numDurations} durations, ≤ 5 tokens per frame; ${
+            config.tdtSearch === 'sequential'
+              ? 'each utterance searched on its own (VOXFLEET_TDT_SEARCH=sequential)'
+              : `joiner steps batched across utterances, decoder steps ${sessions.batchedDecoder ? 'too' : 'one utterance at a time: its state batch is fixed at 1'}`
+          })`,
           file: variant.file,
           provider,
           precision: variant.precision,
@@ -260,54 +266,68 @@ export class TransducerModel {
   private async runBatch(feats: FrontEndFeatures[], durations: number[]): Promise<TdtTranscript[]> {
     const n = feats.length;
     if (n === 0) return [];
+    const encoded = await this.encode(feats);
+    const searches = encoded.lengths.map((len) => new TdtSearch(len, this.t.info.vocabSize));
+    const all = searches.map((_, i) => i);
+    // 'sequential': each utterance's search on its own, as sherpa-onnx runs them (the reference for the batched one)
+    for (const lanes of this.config.tdtSearch === 'sequential' ? all.map((i) => [i]) : [all]) await this.search(lanes, searches, encoded);
+    const segmenting = { segmentGapSec: this.config.segmentGapSec, maxSegmentSec: this.config.maxSegmentSec };
+    return searches.map((s, i) => tdtTranscript(s, this.table, this.t.info, { durationSec: durations[i]!, ...segmenting }));
+  }
+
+  /**
+   * The greedy search of the utterances `lanes` (indices into the batch), together: each joiner call
+   * scores the current frame of every one not finished, each decoder call advances every one that
+   * emitted a token. Decoder state rows are by position in `lanes`.
+   */
+  private async search(lanes: number[], searches: TdtSearch[], encoded: { enc: Float32Array; frames: number; dim: number }): Promise<void> {
     const { vocabSize: V, predRnnLayers: L, predHidden: H } = this.t.info;
-    const { enc, frames, dim, lengths } = await this.encode(feats);
-    const searches = lengths.map((len) => new TdtSearch(len, V));
-    // the decoder's first step on the blank, from zero states, for every utterance (one call when it batches)
+    const { enc, frames, dim } = encoded;
+    const n = lanes.length;
+    // the decoder's first step on the blank, from zero states, for every lane (one call when it batches)
     const zeros = { dec: new Float32Array(0), h: new Float32Array(L * n * H), c: new Float32Array(L * n * H), n, width: 0 };
-    const all = Array.from({ length: n }, (_, i) => i);
+    const rows = lanes.map((_, k) => k);
     const first = this.s.batchedDecoder ? await this.decoderStep(new Int32Array(n).fill(V - 1), zeros.h, zeros.c) : null;
     const st = first ? { dec: first.out, h: first.h, c: first.c, n, width: first.out.length / n } : zeros;
     if (!first) {
       const one = await this.decoderStep(Int32Array.of(V - 1), new Float32Array(L * H), new Float32Array(L * H));
       st.width = one.out.length;
       st.dec = new Float32Array(n * st.width);
-      await this.advance(all, all.map(() => V - 1), st);
+      await this.advance(rows, rows.map(() => V - 1), st);
     }
     const [encName, decName] = this.t.joiner.inputs.map((s) => s.name) as [string, string];
     const outName = this.t.joiner.outputs[0]!.name;
     for (;;) {
-      const active = all.filter((i) => !searches[i]!.done);
+      const active = rows.filter((k) => !searches[lanes[k]!]!.done);
       if (active.length === 0) break;
       const a = active.length;
       const e = new Float32Array(a * dim);
       const d = new Float32Array(a * st.width);
-      active.forEach((i, k) => {
+      active.forEach((k, j) => {
+        const i = lanes[k]!;
         const t = searches[i]!.t;
-        e.set(enc.subarray((i * frames + t) * dim, (i * frames + t + 1) * dim), k * dim);
-        d.set(st.dec.subarray(i * st.width, (i + 1) * st.width), k * st.width);
+        e.set(enc.subarray((i * frames + t) * dim, (i * frames + t + 1) * dim), j * dim);
+        d.set(st.dec.subarray(k * st.width, (k + 1) * st.width), j * st.width);
       });
       const out = await this.s.joiner.run({ [encName]: new ort.Tensor('float32', e, [a, dim, 1]), [decName]: new ort.Tensor('float32', d, [a, st.width, 1]) });
-      const ids: number[] = [];
+      const emitted: number[] = [];
       const tokens: number[] = [];
       try {
         const y = out[outName]!;
         const w = y.dims[3] as number;
         const logits = y.data as Float32Array;
-        active.forEach((i, k) => {
-          const tok = searches[i]!.step(logits, k * w, w);
+        active.forEach((k, j) => {
+          const tok = searches[lanes[k]!]!.step(logits, j * w, w);
           if (tok >= 0) {
-            ids.push(i);
+            emitted.push(k);
             tokens.push(tok);
           }
         });
       } finally {
         for (const t of Object.values(out)) t.dispose();
       }
-      if (ids.length > 0) await this.advance(ids, tokens, st);
+      if (emitted.length > 0) await this.advance(emitted, tokens, st);
     }
-    const segmenting = { segmentGapSec: this.config.segmentGapSec, maxSegmentSec: this.config.maxSegmentSec };
-    return searches.map((s, i) => tdtTranscript(s, this.table, this.t.info, { durationSec: durations[i]!, ...segmenting }));
   }
 
   async release(): Promise<void> {
