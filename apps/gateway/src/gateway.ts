@@ -83,7 +83,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     defaultModel: models.defaultModel,
   });
   const resolveModel = (requested: string | null): Promise<string> => models.resolve(requested);
-  const checkOptions = (model: string, options: { language: string | null; itn: boolean | null }): Promise<void> => models.checkOptions(model, options);
+  const checkOptions = (model: string, options: { language: string | null; itn: boolean | null; hotwords?: string[] | null }): Promise<void> => models.checkOptions(model, options);
   const service = new JobService({ config: cfg, tasks, blobs, jobs, events, hub, resolveModel, checkOptions });
   // Callback secrets are derived per API key, so a client can compute its own; with auth off, the configured one.
   const secrets = new Map(apiKeys.keys.map((k) => [ownerOf(k), callbackSecretForKey(k)]));

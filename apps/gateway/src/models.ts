@@ -112,7 +112,7 @@ export class ModelCatalog {
    * options: a language outside the model's, or ITN for a model without it.
    * (With no live worker nothing is known yet: the options are accepted.)
    */
-  async checkOptions(name: string, options: { language: string | null; itn: boolean | null }): Promise<void> {
+  async checkOptions(name: string, options: { language: string | null; itn: boolean | null; hotwords?: string[] | null }): Promise<void> {
     const held = (await this.held()).get(name) ?? [];
     const model = held[0];
     if (!model?.options) return;
@@ -121,6 +121,9 @@ export class ModelCatalog {
     }
     if (options.itn !== null && !model.options.itn) {
       throw new ApiError(400, 'unsupported_option', `model ${name} has no inverse text normalisation (itn); leave the option out`);
+    }
+    if (options.hotwords?.length && !model.options.hotwords) {
+      throw new ApiError(400, 'unsupported_option', `model ${name} takes no hotwords; leave the option out`);
     }
   }
 

@@ -46,7 +46,7 @@ export interface AudioRun {
 
 export type TranscribeAudio = (
   input: AudioInput,
-  opts: { durationSec: number; signal: AbortSignal; onProgress: (percent: number) => void; options: { language: string | null; itn: boolean | null } },
+  opts: { durationSec: number; signal: AbortSignal; onProgress: (percent: number) => void; options: { language: string | null; itn: boolean | null; hotwords?: string[] | null } },
 ) => Promise<AudioRun>;
 
 /** The slice of a BullMQ job the processor uses. */
@@ -67,7 +67,7 @@ export interface ProcessorDeps {
   /** the model this worker holds */
   model: ServedModel;
   /** the job options it honours (a job asking for others fails at once); absent: options are passed through */
-  capabilities?: { languages: string[]; options: { language: boolean; itn: boolean } };
+  capabilities?: { languages: string[]; options: { language: boolean; itn: boolean; hotwords?: boolean } };
   blobs: Pick<BlobStore, 'localPath' | 'read' | 'delete'>;
   results: { set(taskId: string, outcome: TaskOutcome): Promise<void>; get(taskId: string): Promise<TaskOutcome | null> };
   cache: { set(cacheKey: string, value: CachedResult): Promise<void>; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
@@ -98,12 +98,13 @@ class OptionError extends Error {
   }
 }
 
-function refusedOption(caps: ProcessorDeps['capabilities'], data: { language: string | null; itn: boolean | null }): OptionError | null {
+function refusedOption(caps: ProcessorDeps['capabilities'], data: { language: string | null; itn: boolean | null; hotwords?: string[] | null }): OptionError | null {
   if (!caps) return null;
   if (data.language !== null && caps.options.language && !caps.languages.includes(data.language)) {
     return new OptionError('unsupported_language', `this model does not know language "${data.language}"; it takes ${caps.languages.join(', ')}`);
   }
   if (data.itn !== null && !caps.options.itn) return new OptionError('unsupported_option', 'this model has no inverse text normalisation (itn)');
+  if (data.hotwords?.length && !caps.options.hotwords) return new OptionError('unsupported_option', 'this model takes no hotwords');
   return null;
 }
 
@@ -175,7 +176,7 @@ export function createProcessor(deps: ProcessorDeps) {
       if (await deps.cancels.isCancelled(taskId)) throw new CancelledError('cancelled');
       const input = deps.blobs.localPath ? deps.blobs.localPath(data.blobKey) : await deps.blobs.read(data.blobKey);
       const onProgress = (p: number): void => void job.updateProgress(p).catch(() => undefined);
-      const run = await deps.transcribeAudio(input, { durationSec: data.durationSec, signal: abort, onProgress, options: { language: data.language, itn: data.itn } });
+      const run = await deps.transcribeAudio(input, { durationSec: data.durationSec, signal: abort, onProgress, options: { language: data.language, itn: data.itn, ...(data.hotwords?.length ? { hotwords: data.hotwords } : {}) } });
       if (abort.aborted || (await deps.cancels.isCancelled(taskId))) throw new CancelledError('cancelled');
       await job.updateProgress(95);
 

@@ -23,6 +23,13 @@ import { createProcessor } from './processor.js';
 
 /** sherpa-onnx keeps 2950 feature frames of a Whisper utterance (offline-recognizer-whisper-impl.h). */
 const WHISPER_MAX_PIECE_SEC = 29.5;
+/**
+ * Fun-ASR-Nano splices every LFR row (60 ms) of a piece into its 512-position prompt: a 30 s piece
+ * (500 rows) leaves no room to generate (sherpa-onnx trims the audio and returns nothing), and the model
+ * loops on long inputs (Fun-ASR README: segment with VAD; FunASR's llama.cpp port cuts at 15 s).
+ * 15 s = 250 rows + a ~40-id prompt leaves ~220 tokens.
+ */
+const NANO_MAX_PIECE_SEC = 15;
 
 export interface RunningWorker {
   readonly id: string;
@@ -113,7 +120,8 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
       maxAudioSec: w.maxAudioSec,
       decodeTimeoutMs: w.decodeTimeoutMs,
       // Whisper's export reads at most 29.5 s of a piece (sherpa-onnx drops the rest): its pieces stay within that
-      segmentMaxSec: report.kind === 'whisper' ? Math.min(w.segmentMaxSec, WHISPER_MAX_PIECE_SEC) : w.segmentMaxSec,
+      segmentMaxSec:
+        report.kind === 'whisper' ? Math.min(w.segmentMaxSec, WHISPER_MAX_PIECE_SEC) : report.kind === 'funasr-nano' ? Math.min(w.segmentMaxSec, NANO_MAX_PIECE_SEC) : w.segmentMaxSec,
       maxInflightSegments: w.maxBatch,
       onProducer: (delta) => {
         producers += delta;

@@ -38,7 +38,7 @@ export interface LoadReport {
   /** the model family */
   kind: string;
   /** job options it honours: `language` picks its language input (else the option only keys the cache), `itn` its text normalisation */
-  options: { language: boolean; itn: boolean };
+  options: { language: boolean; itn: boolean; hotwords?: boolean };
   /** the ONNX metadata's model_id (or the file name) */
   version: string;
   /** e.g. "greedy" or "beam 16, LM lm.arpa.gz (alpha 0.5, beta 2)" */

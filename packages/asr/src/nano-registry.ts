@@ -166,7 +166,7 @@ export async function loadNanoSpec(config: Pick<AsrConfig, 'modelPath' | 'modelN
     variants,
     tokensFile: null,
     languages: manifest.languages ?? ['auto', 'zh', 'en', 'ja'],
-    options: { language: true, itn: true },
+    options: { language: true, itn: true, hotwords: true },
     frontEnd: parseFrontEndSpec(nanoFrontEndSpec(info)),
     decoder: 'llm-greedy',
     timestamps: 'none',

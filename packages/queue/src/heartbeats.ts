@@ -23,7 +23,7 @@ export interface HeldModel {
   /** what kind of model (sense-voice, paraformer, nemo-ctc, voxfleet-ctc, …) */
   kind: string;
   /** job options it honours (a `language` outside `languages` is refused when it honours languages) */
-  options: { language: boolean; itn: boolean };
+  options: { language: boolean; itn: boolean; hotwords?: boolean };
   provider: string;
   precision: string;
   loadMs: number;

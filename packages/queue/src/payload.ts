@@ -22,6 +22,8 @@ export const transcribeJobSchema = z.object({
   language: z.string().nullable(),
   /** inverse text normalisation asked for (SenseVoice), or null for the model's default */
   itn: z.boolean().nullable().default(null),
+  /** hotwords for the model's prompt (Fun-ASR-Nano); absent or null: none */
+  hotwords: z.array(z.string().min(1)).nullish(),
   /** identity of the model the task was keyed for (see `modelIdentity`); null when no worker had announced one yet */
   modelId: z.string().min(1).nullable(),
   /** that model's name (identities of one name differ in weights, decoder or precision) */
@@ -46,6 +48,8 @@ export interface TranscribeReturn {
 export interface OutputOptions {
   language: string | null;
   itn?: boolean | null;
+  /** Fun-ASR-Nano's hotwords (keyed only when there are some) */
+  hotwords?: string[] | null;
 }
 
 /** What a cached transcript is keyed by. */
@@ -61,7 +65,7 @@ export interface CacheKeyParts {
 
 /** Result-cache key: MD5 of the audio + model identity + the options that change the output + the tenant scope. */
 export function cacheKeyFor(p: CacheKeyParts): string {
-  const canonical = JSON.stringify({ md5: p.md5, modelId: p.modelId ?? `unresolved:${p.queue}`, language: p.options.language ?? null, ...(p.options.itn != null ? { itn: p.options.itn } : {}), scope: p.scope });
+  const canonical = JSON.stringify({ md5: p.md5, modelId: p.modelId ?? `unresolved:${p.queue}`, language: p.options.language ?? null, ...(p.options.itn != null ? { itn: p.options.itn } : {}), ...(p.options.hotwords?.length ? { hotwords: p.options.hotwords } : {}), scope: p.scope });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
 }
 

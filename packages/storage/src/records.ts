@@ -88,6 +88,8 @@ export interface JobRecord {
   language: string | null;
   /** inverse text normalisation asked for (SenseVoice); absent or null: the model's default */
   itn?: boolean | null;
+  /** hotwords for the model's prompt (Fun-ASR-Nano); absent: none */
+  hotwords?: string[];
   priority: number | null;
   /** hash of the API key that created the job ('' when auth is off) */
   owner: string;

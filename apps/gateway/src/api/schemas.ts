@@ -61,7 +61,20 @@ export const itn = z
   .refine((v) => v === undefined || ['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'].includes(v), { message: 'itn must be on or off (true/false)' })
   .transform((v) => (v === undefined ? null : ['1', 'true', 'on', 'yes'].includes(v)));
 
-export const jobUploadFields = z.object({ language, priority, model, itn });
+/**
+ * `hotwords` (Fun-ASR-Nano): words the model should expect, separated by commas (also ，；; or new lines,
+ * as sherpa-onnx parses them); empty → null (none). At most 50 words of at most 64 characters.
+ */
+export const hotwords = z
+  .string()
+  .optional()
+  .transform((v) => (blank(v) ? [] : v!.split(/[,;\n\r\t，；]/u).map((w) => w.trim()).filter((w) => w !== '')))
+  .refine((v) => v.length <= 50, { message: 'at most 50 hotwords' })
+  .refine((v) => v.every((w) => [...w].length <= 64), { message: 'a hotword has at most 64 characters' })
+  .refine((v) => v.every((w) => !/[<>]\|/u.test(w) && !/\|[<>]/u.test(w)), { message: 'hotwords are plain words (no special tokens)' })
+  .transform((v) => (v.length === 0 ? null : v));
+
+export const jobUploadFields = z.object({ language, priority, model, itn, hotwords });
 
 export const listJobsQuery = z.object({ status: statusOf(JOB_STATUSES), limit: limit(20, 100), cursor });
 
@@ -126,6 +139,7 @@ const FIELD_CODES: Record<string, string> = {
   reference: 'invalid_reference',
   model: 'unknown_model',
   itn: 'invalid_itn',
+  hotwords: 'invalid_hotwords',
   callback_url: 'invalid_callback_url',
 };
 

@@ -25,7 +25,7 @@ export interface JobServiceDeps {
   /** a job's `model` (a name or alias; null: the default) → the model's name, or 400 unknown_model */
   resolveModel: (requested: string | null) => Promise<string>;
   /** 400 when the model's live workers say it cannot honour these options */
-  checkOptions: (model: string, options: { language: string | null; itn: boolean | null }) => Promise<void>;
+  checkOptions: (model: string, options: { language: string | null; itn: boolean | null; hotwords?: string[] | null }) => Promise<void>;
   /** audio probe (injectable for unit tests) */
   probe?: Probe;
 }
@@ -39,6 +39,8 @@ export interface NewJobInput {
   model: string | null;
   /** inverse text normalisation (SenseVoice), null for the model's default */
   itn: boolean | null;
+  /** hotwords for the model's prompt (Fun-ASR-Nano), null or absent for none */
+  hotwords?: string[] | null;
   owner: string;
 }
 
@@ -60,7 +62,7 @@ export class JobService {
     let served: ServedModel | null;
     try {
       modelName = await this.d.resolveModel(input.model);
-      await this.d.checkOptions(modelName, { language: input.language, itn: input.itn });
+      await this.d.checkOptions(modelName, { language: input.language, itn: input.itn, hotwords: input.hotwords ?? null });
       if (blob.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty (0 bytes)');
       info = await probeBlob(blobs, blob.key, this.d.config.gateway.maxAudioSec, this.d.probe);
       served = await tasks.served(modelName);
@@ -69,12 +71,13 @@ export class JobService {
       throw err;
     }
     const now = Date.now();
-    const key = tasks.key({ md5: blob.md5, language: input.language, itn: input.itn, modelName, served, owner: input.owner });
+    const key = tasks.key({ md5: blob.md5, language: input.language, itn: input.itn, hotwords: input.hotwords ?? null, modelName, served, owner: input.owner });
     const base = tasks.newRecord({
       key,
       audio: { md5: blob.md5, bytes: blob.bytes, durationSec: info.durationSec, filename: input.filename, format: info.format, codec: info.codec },
       language: input.language,
       itn: input.itn,
+      hotwords: input.hotwords ?? null,
       priority: input.priority,
       owner: input.owner,
       now,

@@ -71,6 +71,7 @@ export interface NewRecordInput {
   audio: AudioInfoRecord;
   language: string | null;
   itn?: boolean | null;
+  hotwords?: string[] | null;
   priority: number | null;
   owner: string;
   batch?: BatchRef;
@@ -140,9 +141,10 @@ export class TaskService {
    * never answered from, nor attached to, another tenant's transcription
    * unless the cache is shared.
    */
-  key(p: { md5: string; language: string | null; itn?: boolean | null; modelName: string; served: ServedModel | null; owner: string }): TaskKey {
+  key(p: { md5: string; language: string | null; itn?: boolean | null; hotwords?: string[] | null; modelName: string; served: ServedModel | null; owner: string }): TaskKey {
     const scope = this.d.shareCache ? '' : p.owner;
-    const cacheKey = cacheKeyFor({ md5: p.md5, modelId: p.served?.id ?? null, options: { language: p.language, itn: p.itn ?? null }, queue: this.d.queue(p.modelName).name, scope });
+    const options = { language: p.language, itn: p.itn ?? null, ...(p.hotwords?.length ? { hotwords: p.hotwords } : {}) };
+    const cacheKey = cacheKeyFor({ md5: p.md5, modelId: p.served?.id ?? null, options, queue: this.d.queue(p.modelName).name, scope });
     return { modelName: p.modelName, cacheKey, scope, model: p.served };
   }
 
@@ -162,6 +164,7 @@ export class TaskService {
       audio: { ...input.audio, durationSec: round3(input.audio.durationSec) },
       language: input.language,
       ...(input.itn != null ? { itn: input.itn } : {}),
+      ...(input.hotwords?.length ? { hotwords: input.hotwords } : {}),
       priority: input.priority,
       owner: input.owner,
       model: input.key.modelName,
@@ -202,6 +205,7 @@ export class TaskService {
       durationSec: record.audio.durationSec,
       language: record.language,
       itn: record.itn ?? null,
+      ...(record.hotwords?.length ? { hotwords: record.hotwords } : {}),
       modelId: model?.id ?? null,
       modelName: model?.name ?? null,
       cacheKey: record.cacheKey,

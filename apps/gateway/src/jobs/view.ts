@@ -12,6 +12,8 @@ export interface JobView {
   cached: boolean;
   audio: JobRecord['audio'];
   language: string | null;
+  /** the hotwords asked for (Fun-ASR-Nano), when there were some */
+  hotwords?: string[];
   priority: number | null;
   result?: JobRecord['result'];
   error?: JobRecord['error'];
@@ -36,6 +38,7 @@ export function jobView(r: JobRecord, progress: number): JobView {
     cached: r.cached,
     audio: r.audio,
     language: r.language,
+    ...(r.hotwords?.length ? { hotwords: r.hotwords } : {}),
     priority: r.priority,
     ...(r.result ? { result: r.result } : {}),
     ...(r.error ? { error: r.error } : {}),
