@@ -205,10 +205,10 @@ async function expectFailure(p: Promise<unknown>): Promise<FetchError> {
 describe('catalog', () => {
   it('holds its own invariants and names every required model', () => {
     validateCatalog(CATALOG);
-    for (const n of ['sense-voice', 'sense-voice-int8', 'sense-voice-funasr-nano-int8', 'paraformer-zh-2023-09-14', 'paraformer-zh', 'paraformer-en', 'parakeet-tdt-ctc-110m-en', 'parakeet-tdt-0.6b-v2-int8']) {
+    for (const n of ['sense-voice', 'sense-voice-int8', 'sense-voice-funasr-nano-int8', 'paraformer-zh-2023-09-14', 'paraformer-zh', 'paraformer-en', 'parakeet-tdt-ctc-110m-en', 'parakeet-tdt-0.6b-v2-int8', 'funasr-nano-int8', 'funasr-nano-fp16', 'funasr-nano-fp32']) {
       expect(findModel(CATALOG, n)?.serving).toBe('now');
     }
-    for (const n of ['whisper-tiny', 'whisper-base', 'funasr-nano-int8', 'funasr-nano-fp16', 'funasr-nano-fp32']) {
+    for (const n of ['whisper-tiny', 'whisper-base']) {
       expect(findModel(CATALOG, n)?.serving).toBe('coming');
     }
     // aliases: the archive's own name, with or without .tar.bz2
