@@ -32,6 +32,8 @@ packages/asr/test/fixtures/whisper/ (float32 little-endian, time-major [frames, 
 
   en-funasr-example.whisper80.f32   80 bins, the first CROP80 samples
   en-funasr-example.whisper128.f32  128 bins, the first CROP128 samples
+  en-funasr-example.whisper80.transformers.f32  transformers.js's framing (the clip padded to 30 s,
+                                    torch.stft center=True reflect, last frame dropped), first 800 of 3000 frames
   en-funasr-example.whisper.json    shapes, crops, the recipe, versions
 """
 
@@ -93,6 +95,17 @@ def whisper_logmel(wave_f32, n_mels):
     return normalize(mel_energies(wave_f32, n_mels))
 
 
+def transformers_logmel(wave_f32, n_mels, n_frames=3000):
+    """transformers.js's / openai-whisper's: pad to 30 s, torch.stft(center=True, reflect), last frame dropped."""
+    x = np.zeros(n_frames * SHIFT, np.float32)
+    x[: min(len(wave_f32), len(x))] = wave_f32[: len(x)]
+    window = torch.hann_window(WINDOW, periodic=True, dtype=torch.float64)
+    stft = torch.stft(torch.from_numpy(x).to(torch.float64), WINDOW, SHIFT, window=window, center=True, pad_mode="reflect", return_complex=True)
+    power = (stft.abs() ** 2)[:, :-1].T                                      # [frames, 201]
+    bank = F.melscale_fbanks(WINDOW // 2 + 1, 0.0, SAMPLE_RATE / 2, n_mels, SAMPLE_RATE, norm="slaney", mel_scale="slaney").to(torch.float64)
+    return normalize((power @ bank).numpy())
+
+
 def write_f32(name, arr):
     np.ascontiguousarray(arr, dtype="<f4").tofile(os.path.join(OUT_DIR, name))
     return dict(file=name, frames=int(arr.shape[0]), bins=int(arr.shape[1]), dtype="float32-le", layout="time-major")
@@ -107,12 +120,14 @@ def main():
     files = {
         "whisper80": write_f32(f"{STEM}.whisper80.f32", whisper_logmel(wave_f32[:CROP80], 80)),
         "whisper128": write_f32(f"{STEM}.whisper128.f32", whisper_logmel(wave_f32[:CROP128], 128)),
+        # the whole clip padded to 30 s; only the first 800 frames are stored (the rest is padding at the floor)
+        "transformers80": write_f32(f"{STEM}.whisper80.transformers.f32", transformers_logmel(wave_f32, 80)[:800]),
     }
     meta = dict(
         wav=os.path.relpath(WAV, ROOT),
         wav_sha256=wav_sha,
         wave="int16 samples / 32768, not scaled further",
-        crops=dict(whisper80=CROP80, whisper128=CROP128),
+        crops=dict(whisper80=CROP80, whisper128=CROP128, transformers80=None),
         files=files,
         recipe=dict(
             framing="torchaudio.compliance.kaldi._get_window(window_size=400, window_shift=160, padded_window_size=400, "

@@ -54,7 +54,7 @@ describe('Whisper through the stack (redis + gateway + a worker holding it)', ()
     try {
       expected = [];
       for (const c of clips) {
-        const t = (await engine.transcribe([c.slice()])).transcripts[0]! as { text: string; language: string };
+        const t = (await engine.transcribe([c.slice()])).transcripts[0]! as unknown as { text: string; language: string };
         expected.push({ text: t.text, language: t.language });
       }
     } finally {

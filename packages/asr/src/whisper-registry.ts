@@ -145,7 +145,7 @@ export async function loadWhisperSpec(config: Pick<AsrConfig, 'modelPath' | 'mod
     tokensFile,
     languages: manifest.languages ?? (info.multilingual ? ['auto', ...info.languages.keys()] : ['en']),
     options: { language: info.multilingual, itn: false },
-    frontEnd: parseFrontEndSpec({ kind: 'whisper', melBins: info.nMels, maxFrames: WHISPER_FRONT_END_MAX_FRAMES, layout: 'channels-first' }),
+    frontEnd: parseFrontEndSpec({ kind: 'whisper', melBins: info.nMels, maxFrames: WHISPER_FRONT_END_MAX_FRAMES, framing: 'kaldi-native-fbank', layout: 'channels-first' }),
     decoder: 'whisper-greedy',
     timestamps: 'none',
     maxBatch: Infinity,

@@ -9,7 +9,7 @@ const fixtureDir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'wh
 
 interface RefMeta {
   crops: Record<'whisper80' | 'whisper128', number>;
-  files: Record<'whisper80' | 'whisper128', { file: string; frames: number; bins: number }>;
+  files: Record<'whisper80' | 'whisper128' | 'transformers80', { file: string; frames: number; bins: number }>;
 }
 const meta = JSON.parse(readFileSync(join(fixtureDir, 'en-funasr-example.whisper.json'), 'utf8')) as RefMeta;
 
@@ -34,6 +34,19 @@ describe('Whisper log-mel (sherpa-onnx / kaldi-native-fbank WhisperFeatureComput
       expect(worst).toBeLessThan(2e-5);
     });
   }
+
+  it('transformers.js framing equals torch.stft(center=True, reflect) on the clip padded to 30 s within 2e-5', async () => {
+    const f = meta.files.transformers80;
+    const samples = await fixtureSamples();
+    const fe = createFrontEnd({ kind: 'whisper', melBins: 80, maxFrames: 3000, framing: 'transformers', layout: 'channels-first' });
+    expect(fe.frames(samples.length)).toBe(3000);
+    const got = fe.compute(samples);
+    expect([got.frames, got.dim]).toEqual([3000, 80]);
+    const ref = readF32(f.file);
+    let worst = 0;
+    for (let t = 0; t < f.frames; t++) for (let b = 0; b < 80; b++) worst = Math.max(worst, Math.abs(got.data[b * 3000 + t]! - ref[t * 80 + b]!));
+    expect(worst).toBeLessThan(2e-5);
+  });
 
   it('keeps the first maxFrames frames, normalised over those only (sherpa-onnx keeps 2950)', async () => {
     const samples = await fixtureSamples();

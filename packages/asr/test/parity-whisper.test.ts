@@ -75,7 +75,7 @@ describe('Whisper (sherpa-onnx export): parity with sherpa-onnx on the exact-sig
     expect(spec.whisper!.info).toMatchObject({ nMels: 80, nVocab: 51865, nTextCtx: 448, sot: 50258, eot: 50257, noTimestamps: 50363, timestampBegin: 50364, multilingual: true });
     expect(spec.languages.slice(0, 4)).toEqual(['auto', 'en', 'zh', 'de']);
     expect(spec.languages).toHaveLength(100);
-    expect(spec.frontEnd).toEqual({ kind: 'whisper', melBins: 80, maxFrames: 2950, layout: 'channels-first' });
+    expect(spec.frontEnd).toEqual({ kind: 'whisper', melBins: 80, maxFrames: 2950, framing: 'kaldi-native-fbank', layout: 'channels-first' });
     expect(clips.map((c) => whisperPaddedFrames(Math.floor((c.length + 80) / 160))).slice(-3)).toEqual([1100, 3000, 3000]);
   });
 

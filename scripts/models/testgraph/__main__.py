@@ -3,7 +3,8 @@
 Writes a model directory laid out like the sherpa-onnx export of KIND, with
 model.onnx, model.int8.onnx and tokens.txt (README.md lists what each holds);
 parakeet-tdt writes the transducer's encoder/decoder/joiner files instead;
-whisper writes tiny-encoder/-decoder[.int8].onnx and tiny-tokens.txt."""
+whisper writes tiny-encoder/-decoder[.int8].onnx and tiny-tokens.txt; whisper-optimum a
+transformers.js model folder (onnx/encoder_model*.onnx, onnx/decoder_model_merged*.onnx, configs, tokenizer.json)."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ import onnx
 
 from convert.int8 import quantize_model
 
-from . import funasr_nano, funasr_nano_llm, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm, whisper
+from . import funasr_nano, funasr_nano_llm, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm, whisper, whisper_optimum
 from .builder import save
 
 TINY = {
@@ -28,6 +29,7 @@ TINY = {
     "nemo-ctc": nemo_ctc.tiny,
     "parakeet-tdt": parakeet_tdt.tiny,
     "whisper": whisper.tiny,
+    "whisper-optimum": whisper_optimum.tiny,
 }
 FULL = {
     "sense-voice": sanm.full_sense_voice,

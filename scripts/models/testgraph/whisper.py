@@ -251,6 +251,24 @@ def decoder(piece_ids: list[list[int]]) -> onnx.ModelProto:
 
     sk = prefix_cumsum(kout, 1, 0.5)    # k layer 1 holds 2 x the embedding
     sv = prefix_cumsum(vout, 0, 2.0)    # v layer 0 holds 0.5 x the embedding
+    # audio: layer 0 of cross_k (valid, p0, tilt) and of cross_v (the same x 2)
+    ak = g.squeeze(g.op("Slice", [ck, g.const([0], "int64"), g.const([1], "int64"), g.const([0], "int64")]), [0])  # [N, T, D]
+    av = g.squeeze(g.op("Slice", [cv, g.const([0], "int64"), g.const([1], "int64"), g.const([0], "int64")]), [0])
+    valid = slice_last(g, ak, 0, 1)                       # [N, T, 1]
+    feats = g.mul(slice_last(g, av, 1, 3), g.const(0.5))  # [N, T, 2]: p0, tilt
+    pos = offset_f(g, offset, tokens)
+    logits = decide(g, tokens, sk, sv, valid, feats, pos, piece_ids)
+    # outputs in the export's order: sherpa-onnx takes them by position (logits, self k, self v)
+    g.output(logits, "logits", "float32", ["n_audio", "n_tokens", N_VOCAB])
+    g.output(kout, "out_n_layer_self_k_cache", "float32", [N_TEXT_LAYER, "n_audio", N_TEXT_CTX, N_TEXT_STATE])
+    g.output(vout, "out_n_layer_self_v_cache", "float32", [N_TEXT_LAYER, "n_audio", N_TEXT_CTX, N_TEXT_STATE])
+    return g.model({}, doc="VoxFleet tiny Whisper decoder test graph (sherpa-onnx export layout)")
+
+
+def decide(g: Graph, tokens: str, sk: str, sv: str, valid: str, feats: str, pos: str, piece_ids: list[list[int]]) -> str:
+    """logits [N, n, V] from the cumulative sums over the self cache (sk: from a 2 x embedding, sv: from a
+    0.5 x embedding, both rescaled to the embedding), the audio frames (valid [N, T, 1], p0/tilt [N, T, 2])
+    and the absolute positions pos [N, n]."""
     col = lambda t, c: g.squeeze(slice_last(g, t, c, c + 1), [2])    # noqa: E731  [N, n]
     c_text = g.cast(g.op("Round", [col(sv, E_TEXT)]), "int64")
     c_ts = g.cast(g.op("Round", [col(sk, E_TS)]), "int64")
@@ -261,12 +279,7 @@ def decoder(piece_ids: list[list[int]]) -> onnx.ModelProto:
     is_sot = g.op("Equal", [tokens, g.const(SOT, "int64")])
     detect = g.op("And", [is_sot, g.op("Equal", [count, g.const(1, "int64")])])
 
-    # audio: layer 0 of cross_k (valid, p0, tilt) and of cross_v (the same x 2)
-    ak = g.squeeze(g.op("Slice", [ck, g.const([0], "int64"), g.const([1], "int64"), g.const([0], "int64")]), [0])  # [N, T, D]
-    av = g.squeeze(g.op("Slice", [cv, g.const([0], "int64"), g.const([1], "int64"), g.const([0], "int64")]), [0])
-    valid = slice_last(g, ak, 0, 1)                       # [N, T, 1]
-    feats = g.mul(slice_last(g, av, 1, 3), g.const(0.5))  # [N, T, 2]: p0, tilt
-    t_len = g.squeeze(g.dim(ak, 1), [0])
+    t_len = g.squeeze(g.dim(valid, 1), [0])
     frames = g.op("Range", [g.const(0, "int64"), t_len, g.const(1, "int64")])     # [T]
     n_valid = g.reduce_sum(valid, [1, 2], keepdims=0)     # [N]
 
@@ -316,16 +329,11 @@ def decoder(piece_ids: list[list[int]]) -> onnx.ModelProto:
     chosen = g.op("Where", [detect, g.op("Expand", [lang, g.op("Shape", [tokens])]), g.op("Where", [no_ts, text_next, ts_next])])
     onehot = g.op("OneHot", [chosen, g.const([N_VOCAB], "int64"), g.const([0.0, SCALE])], axis=-1)
     h = g.op("Concat", [g.unsqueeze(p0, [2]), g.unsqueeze(tilt, [2]), g.unsqueeze(g.cast(c_text, "float32"), [2]),
-                        g.unsqueeze(g.cast(offset_f(g, offset, tokens), "float32"), [2])], axis=2)   # [N, n, 4]
+                        g.unsqueeze(g.cast(pos, "float32"), [2])], axis=2)   # [N, n, 4]
     rng = np.random.default_rng(1405)
     w = rng.uniform(-0.3, 0.3, size=(SMOOTH, N_VOCAB)).astype(np.float32)
     logits = g.add(onehot, g.matmul(g.op("Tanh", [g.mul(h, g.const(0.1))]), g.weight("smooth_w", w)))
-    # outputs in the export's order: sherpa-onnx takes them by position (logits, self k, self v)
-    g.output(logits, "logits", "float32", ["n_audio", "n_tokens", N_VOCAB])
-    g.output(kout, "out_n_layer_self_k_cache", "float32", [N_TEXT_LAYER, "n_audio", N_TEXT_CTX, N_TEXT_STATE])
-    g.output(vout, "out_n_layer_self_v_cache", "float32", [N_TEXT_LAYER, "n_audio", N_TEXT_CTX, N_TEXT_STATE])
-    return g.model({}, doc="VoxFleet tiny Whisper decoder test graph (sherpa-onnx export layout)")
-
+    return logits
 
 def offset_f(g: Graph, offset: str, tokens: str) -> str:
     """[N, n] int64: the absolute position of each new token (offset + j)."""

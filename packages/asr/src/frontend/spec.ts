@@ -106,6 +106,12 @@ const whisperSpecSchema = z.strictObject({
   melBins: z.number().int().min(4).max(512),
   /** frames kept (sherpa-onnx: 2950, the rest of the audio dropped); the normalisation covers only these */
   maxFrames: z.number().int().positive(),
+  /**
+   * `kaldi-native-fbank`: sherpa-onnx's (frames of the audio as it is, snip_edges false, normalised over
+   * them); `transformers`: transformers.js's (audio padded to maxFrames x 160 samples, centred frames,
+   * normalised over all maxFrames frames)
+   */
+  framing: z.enum(['kaldi-native-fbank', 'transformers']).default('kaldi-native-fbank'),
   layout: z.literal('channels-first'),
 });
 
@@ -275,10 +281,11 @@ class WhisperFrontEnd implements SpecFrontEnd {
   }
 
   frames(numSamples: number): number {
-    return Math.min(this.mel.frames(numSamples), this.spec.maxFrames);
+    return this.spec.framing === 'transformers' ? this.spec.maxFrames : Math.min(this.mel.frames(numSamples), this.spec.maxFrames);
   }
 
   compute(samples16k: Float32Array): FrontEndFeatures {
+    if (this.spec.framing === 'transformers') return { ...this.mel.computeTransformers(samples16k, this.spec.maxFrames), layout: this.layout };
     return { ...this.mel.compute(samples16k, this.spec.maxFrames), layout: this.layout };
   }
 }

@@ -165,4 +165,42 @@ export class WhisperLogMel {
     }
     return { data, frames, dim };
   }
+  /**
+   * transformers.js's WhisperFeatureExtractor (feature_extraction_whisper.js, utils/audio.js spectrogram):
+   * the audio zero-padded (or cut) to `maxFrames` x 160 samples (30 s), frames centred on 160 f with
+   * numpy-style reflection (x[-1] = x[1]) at both ends, a float64 periodic Hann window, power spectrum,
+   * Slaney mel, log10(max(e, 1e-10)), floor at the maximum over all frames (the padding included) - 8,
+   * (x + 4) / 4; `maxFrames` frames (3000).
+   */
+  computeTransformers(samples: ArrayLike<number>, maxFrames: number): WhisperFeatures {
+    const len = maxFrames * WHISPER_SHIFT;
+    const x = new Float64Array(len);
+    for (let i = 0; i < Math.min(len, samples.length); i++) x[i] = samples[i]!;
+    const dim = this.melBins;
+    const frames = maxFrames;
+    const half = WHISPER_WINDOW / 2;
+    const last = len - 1;
+    const at = (i: number): number => x[i < 0 ? -i : i > last ? 2 * last - i : i]!;
+    const tm = new Float64Array(frames * dim);
+    const { start, offset, weights } = this.mel;
+    let max = -Infinity;
+    for (let f = 0; f < frames; f++) {
+      const s0 = f * WHISPER_SHIFT - half;
+      for (let i = 0; i < WHISPER_WINDOW; i++) this.frame[i] = at(s0 + i) * this.hannF64[i]!;
+      this.dft.power(this.frame, this.spec);
+      for (let b = 0; b < dim; b++) {
+        let e = 0;
+        for (let w = offset[b]!, k = start[b]!; w < offset[b + 1]!; w++, k++) e += weights[w]! * this.spec[k]!;
+        const l = Math.log10(Math.max(e, 1e-10));
+        tm[f * dim + b] = l;
+        if (l > max) max = l;
+      }
+    }
+    const floor = max - 8;
+    const data = new Float32Array(frames * dim);
+    for (let f = 0; f < frames; f++) for (let b = 0; b < dim; b++) data[b * frames + f] = (Math.max(tm[f * dim + b]!, floor) + 4) / 4;
+    return { data, frames, dim };
+  }
+
+  private readonly hannF64 = Float64Array.from({ length: WHISPER_WINDOW }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / WHISPER_WINDOW));
 }
