@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyDir, ensureTestGraph, fixtureSamples, onnxTools, sherpaTranscribe, type SherpaResult } from '@voxfleet/testkit';
-import { AsrEngine } from '../src/index.js';
+import { AsrEngine, TransducerModel, loadModelSpec } from '../src/index.js';
+import { asrConfigSchema } from '../src/config.js';
 import { sherpaFixed2, sherpaJsonView, type TdtTranscript } from '../src/families/index.js';
 
 const CLIPS = ['en-funasr-example.wav', 'zh-funasr-example.wav', 'yue-funasr-example.wav', 'zh-aishell-BAC009S0724W0121.wav', 'en-librispeech-1995-1837-0001.wav'];
@@ -100,6 +101,25 @@ describe('Parakeet TDT: parity with sherpa-onnx on the exact-signature graphs an
     // segments and token timings come with the text
     expect(batched[0]!.segments.length).toBeGreaterThan(0);
     expect(batched[0]!.tokens.length).toBe(batched[0]!.sherpa.tokens.length);
+  }, 120_000);
+
+  it('decodes the same with decoder steps one utterance at a time (a decoder whose state batch stays fixed)', async () => {
+    const spec = await loadModelSpec({ modelPath: dir });
+    const t = spec.transducer!;
+    // as if states.1 were declared with batch 1 too: it cannot be relaxed (it is dynamic in the file), so the
+    // backend keeps its decoder steps one utterance at a time, the joiner still batched
+    const inputs = t.decoder.inputs.map((s, i) => (i === 2 ? { ...s, dims: [s.dims[0]!, 1, s.dims[2]!] } : s));
+    const model = await TransducerModel.load(
+      { ...spec, variants: spec.variants.filter((v) => v.precision === 'fp32'), transducer: { ...t, decoder: { ...t.decoder, inputs } } },
+      asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 }),
+    );
+    try {
+      expect(model.report.decoder).toMatch(/decoder steps one utterance at a time: its state batch is fixed at 1/);
+      const got = (await model.transcribe(clips.map((c) => c.slice()))).transcripts;
+      expect(got).toEqual((await fp32.transcribe(clips.map((c) => c.slice()))).transcripts);
+    } finally {
+      await model.release();
+    }
   }, 120_000);
 
   it('serves fp16 and int8 graphs made by npm run models:fp16 / models:int8', async () => {

@@ -66,10 +66,70 @@ async function openParts(variant: ModelVariant, provider: Provider, config: AsrC
     });
     open.joiner = await openSession({ precision: variant.precision, file: parts.joiner }, provider, config);
     const notes = [open.encoder, open.decoder, open.joiner].map((s) => weightsNote(s).weights).filter((n): n is string => n !== undefined);
-    return { encoder: open.encoder, decoder: open.decoder, joiner: open.joiner, batchedDecoder: relaxed.length === fixed.length, notes };
+    let batchedDecoder = relaxed.length === fixed.length;
+    if (batchedDecoder) {
+      const problem = await decoderBatchProblem(open.decoder, t);
+      if (problem) {
+        batchedDecoder = false;
+        notes.push(`decoder steps one utterance at a time: ${problem}`);
+      }
+    }
+    return { encoder: open.encoder, decoder: open.decoder, joiner: open.joiner, batchedDecoder, notes };
   } catch (err) {
     await release(open);
     throw err;
+  }
+}
+
+/**
+ * Why the decoder cannot step two utterances in one call, or null when it can: a call with two rows
+ * (different tokens and states) must give each row what a call with that row alone gives (within
+ * rounding; an int8 decoder's activation scale is shared by the rows). Checked once at load, so a
+ * decoder whose graph does not take the relaxed batch after all decodes one utterance at a time.
+ */
+async function decoderBatchProblem(decoder: ort.InferenceSession, t: TransducerSpec): Promise<string | null> {
+  const { vocabSize: V, predRnnLayers: L, predHidden: H } = t.info;
+  const names = t.decoder.inputs.map((s) => s.name) as [string, string, string, string];
+  const outNames = t.decoder.outputs.slice(0, 4).map((s) => s.name).filter((_, i) => i !== 1);
+  const state = (rows: number, row0: number): Float32Array => Float32Array.from({ length: L * rows * H }, (_, k) => Math.sin(0.37 * (k % H) + 1.3 * (row0 + Math.floor(k / H) % rows) + 0.7 * Math.floor(k / (rows * H))) * 0.5);
+  const run = async (tokens: number[], row0: number): Promise<Float32Array[]> => {
+    const rows = tokens.length;
+    const out = await decoder.run({
+      [names[0]]: new ort.Tensor('int32', Int32Array.from(tokens), [rows, 1]),
+      [names[1]]: new ort.Tensor('int32', new Int32Array(rows).fill(1), [rows]),
+      [names[2]]: new ort.Tensor('float32', state(rows, row0), [L, rows, H]),
+      [names[3]]: new ort.Tensor('float32', state(rows, row0).map((v) => -v), [L, rows, H]),
+    });
+    try {
+      return outNames.map((n) => (out[n]!.data as Float32Array).slice());
+    } finally {
+      for (const x of Object.values(out)) x.dispose();
+    }
+  };
+  try {
+    const both = await run([V - 1, 0], 0);
+    const one = [await run([V - 1], 0), await run([0], 1)];
+    for (let o = 0; o < both.length; o++) {
+      const b = both[o]!;
+      const rowsOf = [one[0]![o]!, one[1]![o]!];
+      const size = rowsOf[0]!.length;
+      // outputs [rows, H', 1] are row-major by row; states [L, rows, H] interleave the rows per layer
+      const layers = o === 0 ? 1 : L;
+      const per = size / layers;
+      const scale = Math.max(1e-6, ...Array.from(b, Math.abs));
+      for (let l = 0; l < layers; l++) {
+        for (let r = 0; r < 2; r++) {
+          for (let k = 0; k < per; k++) {
+            const got = b[(l * 2 + r) * per + k]!;
+            const want = rowsOf[r]![l * per + k]!;
+            if (!(Math.abs(got - want) <= 1e-3 + 0.02 * scale)) return `a call with two utterances gives row ${r} of ${outNames[o]} ${got} where it alone gives ${want}`;
+          }
+        }
+      }
+    }
+    return null;
+  } catch (err) {
+    return `it refuses a call with two utterances (${(err as Error).message.split('\n')[0]})`;
   }
 }
 
