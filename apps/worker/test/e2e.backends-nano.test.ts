@@ -50,7 +50,7 @@ describe('Fun-ASR-Nano through the stack (redis + gateway + a worker holding it 
   });
 
   it('transcribes jobs sent together as the engine does, with language, itn and hotwords in the prompt', async () => {
-    const options = [
+    const options: { fields: Record<string, string>; engine: { language: string | null; itn: boolean | null; hotwords?: string[] } }[] = [
       { fields: {}, engine: { language: null, itn: null } },
       { fields: { language: 'zh', itn: 'on' }, engine: { language: 'zh', itn: true } },
       { fields: { hotwords: '阿里巴巴, VoxFleet' }, engine: { language: null, itn: null, hotwords: ['阿里巴巴', 'VoxFleet'] } },
@@ -73,11 +73,11 @@ describe('Fun-ASR-Nano through the stack (redis + gateway + a worker holding it 
       expect(d.result.text.length).toBeGreaterThan(0);
       expect(d.result.modelId).toMatch(/^funasr-nano@[0-9a-f]{12}\/fp32$/);
     });
-    expect(done[2].hotwords).toEqual(['阿里巴巴', 'VoxFleet']);
+    expect(done[2]!.hotwords).toEqual(['阿里巴巴', 'VoxFleet']);
     // the same audio without the hotwords is another transcript (hotwords are part of the cache key)
     const again = await api.waitFinal((await api.upload(wavBytes(clips[2]!), 'nano-2b.wav', { model: 'funasr-nano' })).body.id, 120);
     expect(again.cached).toBe(false);
-    expect(again.result.text).not.toBe(done[2].result.text);
+    expect(again.result.text).not.toBe(done[2]!.result.text);
   }, 300_000);
 
   it('refuses hotwords for a model that takes none, and bad hotwords', async () => {

@@ -147,7 +147,12 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
     expect(batched).toEqual(single);
     expect(batched[0]!.ids.length).toBeLessThan(batched[1]!.ids.length);
     for (const p of ps.slice(0, 2)) expect(await direct.generateRecompute(p)).toEqual((await direct.generate([p]))[0]);
-    // both stop tokens occur (the tiny LLM ends with <|im_end|> after an even number of audio rows)
+    // at most 2 sequences per LLM call: the others join as sequences finish, and decode the same
+    const joins = direct.stats.joins;
+    const many = await prompts(direct, [clips[2]!, short, long, clips[0]!.slice(0, 40000), clips[1]!, clips[4]!]);
+    expect(await direct.generate(many, { maxBatch: 2 })).toEqual(await direct.generate(many, { batch: false }));
+    expect(direct.stats.joins - joins).toBeGreaterThan(0);
+        // both stop tokens occur (the tiny LLM ends with <|im_end|> after an even number of audio rows)
     const all = await direct.generate(await prompts(direct, clips));
     expect(new Set(all.map((g) => g.stop))).toEqual(new Set(['eos', 'im_end']));
   }, 300_000);

@@ -102,13 +102,21 @@ export interface NanoGenerated {
   stop: NanoStop;
 }
 
+/** Sequences an LLM call decodes together at most (the rest join as others finish). */
+export const NANO_LLM_BATCH = 16;
+
 export interface NanoDecodeOptions {
   /** decode the prompts in one batch (default) or one at a time */
   batch?: boolean;
+  /** sequences in one LLM call at most (default NANO_LLM_BATCH); more prompts join as others finish */
+  maxBatch?: number;
   guard?: RepetitionGuard | null;
 }
 
 export class NanoModel {
+  /** counters for tests and the load report: LLM calls, batches started, sequences that joined a running batch */
+  readonly stats = { llmCalls: 0, batches: 0, joins: 0 };
+
   private constructor(
     private readonly s: Sessions,
     readonly spec: ModelSpec,
@@ -274,12 +282,12 @@ export class NanoModel {
     if (prompts.length === 0) return [];
     if (opts.batch === false || prompts.length === 1) {
       const out: NanoGenerated[] = [];
-      for (const p of prompts) out.push((await this.generateBatch([p], guard))[0]!);
+      for (const p of prompts) out.push((await this.generateBatch([p], guard, 1))[0]!);
       return out;
     }
-    const out = await this.generateBatch(prompts, guard);
-    // padding cut a sequence's room in the shared cache: decode it again on its own
-    for (let i = 0; i < out.length; i++) if (out[i]!.stop === 'cache_full') out[i] = (await this.generateBatch([prompts[i]!], guard))[0]!;
+    const out = await this.generateBatch(prompts, guard, opts.maxBatch ?? NANO_LLM_BATCH);
+    // padding or a late join cut a sequence's room in the shared cache: decode it again on its own
+    for (let i = 0; i < out.length; i++) if (out[i]!.stop === 'cache_full') out[i] = (await this.generateBatch([prompts[i]!], guard, 1))[0]!;
     return out;
   }
 
@@ -287,96 +295,131 @@ export class NanoModel {
     return this.info.cacheType === 'float16' ? new Uint16Array(n) : new Float32Array(n);
   }
 
-  private async generateBatch(prompts: readonly NanoPrompt[], guard: RepetitionGuard | null): Promise<NanoGenerated[]> {
+  /**
+   * The batched greedy loop. The first `maxBatch` prompts are prefilled together, left-padded to
+   * the longest (pos = that length); then each step picks every active sequence's token, drops the
+   * finished ones (their cache rows with them) and lets waiting prompts join: a joiner of length P
+   * is prefilled alone at rows [pos − P, pos) (rows before masked, so it is left-padded by pos − P)
+   * and decodes with the others from row pos on. A prompt joins when P ≤ pos and at least half of
+   * its own budget is still free in the shared cache; one the cache end cuts before its own budget
+   * stops with 'cache_full' (generate() decodes it again alone). Prompts left when the batch
+   * empties start a new batch.
+   */
+  private async generateBatch(prompts: readonly NanoPrompt[], guard: RepetitionGuard | null, maxBatch: number): Promise<NanoGenerated[]> {
     const { hiddenSize: H, maxTotalLen: M, numLayers: L, numKvHeads, headDim, vocabSize } = this.info;
-    const rowSize = numKvHeads * headDim;
-    const seqSize = M * rowSize;
+    const seqSize = M * numKvHeads * headDim;
     const ids = chatMlIds(this.tokenizer);
-    const B = prompts.length;
     const lens = prompts.map((p) => p.fitted.ids.length);
-    const P = Math.max(...lens);
-    const pads = lens.map((l) => P - l);
     const results: NanoGenerated[] = prompts.map(() => ({ ids: [], stop: 'budget' }));
-    // sequences still decoding: index into prompts; their caches are rows of `keys`/`values`
-    let active = prompts.map((_, i) => i).filter((i) => prompts[i]!.fitted.maxNewTokens > 0);
-    if (active.length === 0) return results;
-    const keep = (list: number[]): void => {
-      // rebuild the caches with only the sequences in `list` (in order)
-      const map = list.map((i) => active.indexOf(i));
+    const waiting = prompts.map((_, i) => i).filter((i) => prompts[i]!.fitted.maxNewTokens > 0);
+    if (waiting.length === 0) return results;
+    let active = waiting.splice(0, Math.max(1, Math.min(maxBatch, waiting.length)));
+    this.stats.batches++;
+    const P = Math.max(...active.map((i) => lens[i]!));
+    const pad = new Map<number, number>(active.map((i) => [i, P - lens[i]!]));
+    let keys: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
+    let values: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
+    // the caches of `to` (a list of sequences) from those of `from` plus extra single-sequence caches
+    const rebuild = (from: number[], to: number[], extra: Map<number, { k: (Float32Array | Uint16Array)[]; v: (Float32Array | Uint16Array)[] }>): void => {
+      const nk: (Float32Array | Uint16Array)[] = [];
+      const nv: (Float32Array | Uint16Array)[] = [];
       for (let l = 0; l < L; l++) {
-        for (const side of [keys, values]) {
-          const old = side[l]!;
-          const next = this.cacheBuffer(list.length * seqSize);
-          map.forEach((from, to) => next.set(old.subarray(from * seqSize, (from + 1) * seqSize) as never, to * seqSize));
-          side[l] = next;
+        const k = this.cacheBuffer(to.length * seqSize);
+        const v = this.cacheBuffer(to.length * seqSize);
+        to.forEach((i, r) => {
+          const at = from.indexOf(i);
+          const srcK = at >= 0 ? keys[l]!.subarray(at * seqSize, (at + 1) * seqSize) : extra.get(i)!.k[l]!;
+          const srcV = at >= 0 ? values[l]!.subarray(at * seqSize, (at + 1) * seqSize) : extra.get(i)!.v[l]!;
+          k.set(srcK as never, r * seqSize);
+          v.set(srcV as never, r * seqSize);
+        });
+        nk.push(k);
+        nv.push(v);
+      }
+      keys = nk;
+      values = nv;
+    };
+    // prefill of the first group
+    const x = new Float32Array(active.length * P * H);
+    const mask0 = new BigInt64Array(active.length * M);
+    active.forEach((i, r) => {
+      x.set(prompts[i]!.embeds, (r * P + pad.get(i)!) * H);
+      for (let t = pad.get(i)!; t < P; t++) mask0[r * M + t] = 1n;
+    });
+    let logits = await this.step(x, P, mask0, active.length, 0, keys, values, active.map((i) => pad.get(i)!));
+    let pos = P; // the row the next tokens are written at
+    /** records `tok` for sequence i; true when it goes on decoding */
+    const decide = (i: number, tok: number): boolean => {
+      const res = results[i]!;
+      if (tok === ids.endOfText || tok === ids.imEnd) {
+        res.stop = tok === ids.endOfText ? 'eos' : 'im_end';
+        return false;
+      }
+      res.ids.push(tok);
+      if (guard) {
+        const cut = repetitionCutOf(res.ids, guard);
+        if (cut >= 0) {
+          res.ids.length = cut;
+          res.stop = 'repetition';
+          return false;
         }
       }
-      active = list;
+      const own = lens[i]! + res.ids.length; // sherpa-onnx's valid_len for the next step
+      if (res.ids.length >= prompts[i]!.fitted.maxNewTokens || own >= M) {
+        res.stop = own >= M ? 'budget' : 'max_new_tokens';
+        return false;
+      }
+      if (pos >= M) {
+        res.stop = 'cache_full';
+        return false;
+      }
+      return true;
     };
-    const keys: (Float32Array | Uint16Array)[] = [];
-    const values: (Float32Array | Uint16Array)[] = [];
-    for (let l = 0; l < L; l++) {
-      keys.push(this.cacheBuffer(B * seqSize));
-      values.push(this.cacheBuffer(B * seqSize));
-    }
-    if (active.length < B) {
-      const all = prompts.map((_, i) => i);
-      const wanted = active;
-      active = all;
-      keep(wanted);
-    }
-    // prefill: [a, P, H] left-padded
-    let a = active.length;
-    const x = new Float32Array(a * P * H);
-    const mask = new BigInt64Array(a * M);
-    active.forEach((i, r) => {
-      x.set(prompts[i]!.embeds, (r * P + pads[i]!) * H);
-      for (let t = pads[i]!; t < P; t++) mask[r * M + t] = 1n;
-    });
-    let pos = 0;
-    let logits = await this.step(x, P, mask, a, pos, keys, values, active.map((i) => pads[i]!));
-    pos = P;
     for (;;) {
+      const cont: number[] = [];
       const next: number[] = [];
-      const stillActive: number[] = [];
       active.forEach((i, r) => {
         const tok = argmaxFinite(logits.data, r * vocabSize, vocabSize);
-        const res = results[i]!;
-        if (tok === ids.endOfText || tok === ids.imEnd) {
-          res.stop = tok === ids.endOfText ? 'eos' : 'im_end';
-          return;
+        if (decide(i, tok)) {
+          cont.push(i);
+          next.push(tok);
         }
-        res.ids.push(tok);
-        if (guard) {
-          const cut = repetitionCutOf(res.ids, guard);
-          if (cut >= 0) {
-            res.ids.length = cut;
-            res.stop = 'repetition';
-            return;
-          }
-        }
-        const own = lens[i]! + res.ids.length; // sherpa-onnx's valid_len for the next step
-        if (res.ids.length >= prompts[i]!.fitted.maxNewTokens || own >= M) {
-          res.stop = own >= M ? 'budget' : 'max_new_tokens';
-          return;
-        }
-        if (pos >= M) {
-          res.stop = 'cache_full';
-          return;
-        }
-        stillActive.push(i);
-        next.push(tok);
       });
-      if (stillActive.length === 0) break;
-      if (stillActive.length !== active.length) keep(stillActive);
-      a = active.length;
+      // joiners, prefilled one by one right-aligned to the shared position
+      const joined = new Map<number, { k: (Float32Array | Uint16Array)[]; v: (Float32Array | Uint16Array)[] }>();
+      while (cont.length < maxBatch && waiting.length > 0 && pos < M) {
+        const w = waiting.findIndex((i) => lens[i]! <= pos && 2 * (M - pos) >= M - lens[i]!);
+        if (w < 0) break;
+        const i = waiting.splice(w, 1)[0]!;
+        const start = pos - lens[i]!;
+        const k1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
+        const v1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
+        const m1 = new BigInt64Array(M);
+        for (let t = start; t < pos; t++) m1[t] = 1n;
+        const lg = await this.step(prompts[i]!.embeds, lens[i]!, m1, 1, start, k1, v1, [start]);
+        pad.set(i, start);
+        this.stats.joins++;
+        if (decide(i, argmaxFinite(lg.data, 0, vocabSize))) {
+          cont.push(i);
+          next.push(results[i]!.ids.at(-1)!);
+          joined.set(i, { k: k1, v: v1 });
+        }
+      }
+      if (cont.length === 0) break;
+      if (cont.length !== active.length || joined.size > 0 || cont.some((i, r) => active[r] !== i)) rebuild(active, cont, joined);
+      active = cont;
+      const a = active.length;
       const m = new BigInt64Array(a * M);
       active.forEach((i, r) => {
-        for (let t = pads[i]!; t <= pos; t++) m[r * M + t] = 1n;
+        for (let t = pad.get(i)!; t <= pos; t++) m[r * M + t] = 1n;
       });
       const e = await this.embed(next.map((t) => BigInt64Array.of(BigInt(t))), 1);
-      logits = await this.step(e, 1, m, a, pos, keys, values, active.map((i) => pads[i]!));
+      logits = await this.step(e, 1, m, a, pos, keys, values, active.map((i) => pad.get(i)!));
       pos += 1;
+    }
+    if (waiting.length > 0) {
+      const rest = await this.generateBatch(waiting.map((i) => prompts[i]!), guard, maxBatch);
+      waiting.forEach((i, k) => (results[i] = rest[k]!));
     }
     return results;
   }
@@ -413,6 +456,7 @@ export class NanoModel {
       feeds[names[4 + 2 * l]!] = new ort.Tensor(type, values[l]!, [a, M, numKvHeads, headDim]);
     }
     const out = await this.s.llm.run(feeds);
+    this.stats.llmCalls++;
     try {
       const outNames = this.s.llm.outputNames;
       const y = out[outNames[0]!]!;
