@@ -14,6 +14,7 @@ import { ensureTestGraph, fixtureSamples, sherpaTranscribe, type SherpaResult } 
 import { FUNASR_NANO_LANGUAGES, funAsrNanoPromptText } from '@voxfleet/tokenizer';
 import { AsrEngine, NanoModel, type NanoPrompt } from '../src/index.js';
 import { sherpaFixed2 } from '../src/families/index.js';
+import { nanoAudioRows } from '../src/families/funasr-nano.js';
 import { createFrontEnd } from '../src/frontend/spec.js';
 import { loadModelSpec } from '../src/registry.js';
 import { asrConfigSchema } from '../src/config.js';
@@ -173,6 +174,23 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
     const got = (await fp32.transcribe([near.slice(), over.slice()])).transcripts.map(view);
     expect(got).toEqual(expected);
   }, 300_000);
+
+  it('splices FunASR\'s ≈T/8 rows instead of all when asked (low-frame-rate), and says so in its id', async () => {
+    const cfg = asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 });
+    const lfr = await NanoModel.load(await loadModelSpec(cfg), cfg, { audioRows: 'low-frame-rate' });
+    try {
+      const [all] = await prompts(direct, [clips[0]!]);
+      const [few] = await prompts(lfr, [clips[0]!]);
+      expect(few!.fitted.audioRows).toBe(nanoAudioRows(all!.fitted.audioRows, 'low-frame-rate'));
+      expect(few!.fitted.ids.length).toBe(all!.fitted.ids.length - all!.fitted.audioRows + few!.fitted.audioRows);
+      expect(lfr.report.decoder).toMatch(/audio rows: low-frame-rate/);
+      expect(lfr.report.modelId).not.toBe(direct.report.modelId);
+      const t = (await lfr.transcribe([clips[0]!.slice()])).transcripts[0]!;
+      expect(t.tokens.length).toBeLessThan((await direct.transcribe([clips[0]!.slice()])).transcripts[0]!.tokens.length);
+    } finally {
+      await lfr.release();
+    }
+  }, 120_000);
 
   it('stops a graph built to loop with the repetition guard (sherpa-onnx runs it to the budget)', async () => {
     const [p] = await prompts(loop, [clips[0]!]);

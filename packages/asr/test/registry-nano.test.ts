@@ -36,6 +36,17 @@ describe('registry: funasr-nano', () => {
     expect(spec.frontEnd).toMatchObject({ kind: 'funasr', fbank: { snipEdges: false, highFreq: -400, window: 'hamming', scale: 32768, lowFreq: 20 }, lfr: { m: 7, n: 6, padding: 'none' }, cmvn: null });
   });
 
+  it('takes FunASR\'s low-frame-rate audio rows from VOXFLEET_NANO_AUDIO_ROWS, and refuses another value', async () => {
+    process.env.VOXFLEET_NANO_AUDIO_ROWS = 'low-frame-rate';
+    try {
+      expect((await loadModelSpec({ modelPath: dir })).nano!.audioRows).toBe('low-frame-rate');
+      process.env.VOXFLEET_NANO_AUDIO_ROWS = 'half';
+      await expect(loadModelSpec({ modelPath: dir })).rejects.toThrow(/VOXFLEET_NANO_AUDIO_ROWS must be all or low-frame-rate/);
+    } finally {
+      delete process.env.VOXFLEET_NANO_AUDIO_ROWS;
+    }
+  });
+
   async function broken(name: string, change: (d: string) => Promise<void>): Promise<unknown> {
     const d = join(work, name);
     await cp(dir, d, { recursive: true });
