@@ -19,7 +19,8 @@
  * - `funasr-nano`: Fun-ASR-Nano's LLM export, a directory of encoder_adaptor / embedding / llm
  *   graphs per precision and the Qwen3-0.6B tokenizer (./nano-registry.ts).
  * - `whisper`: sherpa-onnx's Whisper export, `{name}-encoder[.int8].onnx` + `{name}-decoder[.int8].onnx`
- *   + `{name}-tokens.txt` (./whisper-registry.ts).
+ *   + `{name}-tokens.txt`, or a transformers.js / optimum folder (onnx/encoder_model*.onnx +
+ *   onnx/decoder_model_merged*.onnx, config.json, generation_config.json, tokenizer.json) (./whisper-registry.ts).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -43,7 +44,7 @@ import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { readOnnxInfo, type OnnxInfo, type TensorSignature } from './onnx-metadata.js';
 import { listVariants, precisionOfFile, type ModelVariant } from './session.js';
 import { isNanoDirectory, loadNanoSpec, type NanoSpec } from './nano-registry.js';
-import { loadWhisperSpec, whisperEncoders, type WhisperSpec } from './whisper-registry.js';
+import { isOptimumWhisper, loadOptimumWhisperSpec, loadWhisperSpec, whisperEncoders, type WhisperSpec } from './whisper-registry.js';
 
 export const MODEL_KINDS = ['voxfleet-ctc', 'sense-voice', 'funasr-nano-ctc', 'paraformer', 'nemo-ctc', 'nemo-transducer', 'funasr-nano', 'whisper'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -232,6 +233,7 @@ function familySettings(kind: SingleFileKind, file: string, info: OnnxInfo): Pic
 /** Recognises the model at `config.modelPath` and checks that every file VoxFleet needs is there and right. */
 export async function loadModelSpec(config: Pick<AsrConfig, 'modelPath' | 'modelName'>): Promise<ModelSpec> {
   if (await isNanoDirectory(config.modelPath)) return loadNanoSpec(config);
+  if (await isOptimumWhisper(config.modelPath)) return loadOptimumWhisperSpec(config);
   const whisper = await whisperEncoders(config.modelPath);
   if (whisper) return loadWhisperSpec(config, whisper);
   const transducer = await transducerFiles(config.modelPath);

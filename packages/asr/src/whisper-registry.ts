@@ -7,12 +7,12 @@
  * (rank 4), offset (int64 [1]) → logits (rank 3), self K / V caches. The encoder's metadata
  * is what sherpa-onnx reads (families/whisper.ts); a missing or wrong file fails at start.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { AsrConfig } from './config.js';
+import type { AsrConfig, Precision } from './config.js';
 import { ModelMetadataError } from './families/meta.js';
 import { SymbolTable } from './families/symbols.js';
-import { whisperModelInfo, type WhisperModelInfo } from './families/whisper.js';
+import { optimumWhisperInfo, whisperModelInfo, type WhisperModelInfo, type WhisperSuppress } from './families/whisper.js';
 import { parseFrontEndSpec } from './frontend/spec.js';
 import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { readOnnxInfo, type OnnxInfo, type TensorSignature } from './onnx-metadata.js';
@@ -20,7 +20,14 @@ import { ModelSpecError, type ModelSpec } from './registry.js';
 import { precisionOfFile, type ModelVariant } from './session.js';
 
 export interface WhisperSpec {
+  /** sherpa-onnx's export (cross K/V, self caches, offset) or transformers.js / optimum's (merged decoder, use_cache_branch) */
+  layout: 'sherpa-onnx' | 'optimum';
   info: WhisperModelInfo;
+  /** optimum: generation_config.json's suppress lists, applied as transformers.js applies them */
+  suppress?: WhisperSuppress;
+  /** optimum: the decoder's attention heads and head size (its past_key_values are [batch, heads, seq, head_dim]) */
+  heads?: number;
+  headDim?: number;
   /** the export's name ({name}-encoder.onnx): tiny, base, large-v3, … */
   exportName: string;
   encoder: Pick<OnnxInfo, 'inputs' | 'outputs'>;
@@ -151,6 +158,102 @@ export async function loadWhisperSpec(config: Pick<AsrConfig, 'modelPath' | 'mod
     maxBatch: Infinity,
     metadata: p.encoder.metadata,
     signature: sig(p.encoder),
-    whisper: { info, exportName, encoder: sig(p.encoder), decoder: sig(p.decoder) },
+    whisper: { layout: 'sherpa-onnx', info, exportName, encoder: sig(p.encoder), decoder: sig(p.decoder) },
+  };
+}
+
+/** transformers.js's file suffixes per precision (utils/dtypes.js): fp32 none, fp16 _fp16, q8 _quantized (else _int8, _uint8). */
+const OPTIMUM_SUFFIXES: [string, Precision][] = [['', 'fp32'], ['_fp16', 'fp16'], ['_quantized', 'int8'], ['_int8', 'int8'], ['_uint8', 'int8']];
+
+/** Whether `path` is a transformers.js / optimum Whisper folder (onnx/encoder_model*.onnx + config.json). */
+export async function isOptimumWhisper(path: string): Promise<boolean> {
+  if (!(await stat(join(path, 'onnx')).catch(() => undefined))?.isDirectory()) return false;
+  const names = await readdir(join(path, 'onnx'));
+  return names.some((n) => /^encoder_model.*\.onnx$/.test(n)) && (await isFile(join(path, 'config.json')));
+}
+
+async function readJson(file: string): Promise<Record<string, unknown>> {
+  if (!(await isFile(file))) throw new ModelSpecError(file, 'missing: a transformers.js Whisper folder needs it');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new ModelSpecError(file, `not JSON: ${(err as Error).message}`);
+  }
+}
+
+function wantByName(file: string, role: string, side: 'input' | 'output', sigs: TensorSignature[], name: string, type: string, rank: number): void {
+  const got = sigs.find((s) => s.name === name);
+  if (!got || got.type !== type || got.dims.length !== rank) {
+    throw new ModelSpecError(file, `not a transformers.js Whisper ${role}: ${side} ${name} should be ${type} of rank ${rank}; the graph's ${side}s are ${describe(sigs)}`);
+  }
+}
+
+/** A transformers.js / optimum Whisper folder → its spec: encoder_model + decoder_model_merged per precision, ids from the JSON files. */
+export async function loadOptimumWhisperSpec(config: Pick<AsrConfig, 'modelPath' | 'modelName'>): Promise<ModelSpec> {
+  const dir = await modelDirectory(config.modelPath);
+  const manifest = await readManifest(dir);
+  const name = servedName(config.modelName, manifest, dir);
+  const cfg = await readJson(join(dir, 'config.json'));
+  const gen = await readJson(join(dir, 'generation_config.json'));
+  let info: WhisperModelInfo;
+  let suppress: WhisperSuppress;
+  try {
+    ({ info, suppress } = optimumWhisperInfo(cfg, gen));
+  } catch (err) {
+    if (err instanceof ModelMetadataError) throw new ModelSpecError(join(dir, 'generation_config.json'), err.message);
+    throw err;
+  }
+  const variants: ModelVariant[] = [];
+  const infos = new Map<ModelVariant, { encoder: OnnxInfo; decoder: OnnxInfo }>();
+  for (const [sfx, precision] of OPTIMUM_SUFFIXES) {
+    const enc = join(dir, 'onnx', `encoder_model${sfx}.onnx`);
+    if (!(await isFile(enc)) || variants.some((v) => v.precision === precision)) continue;
+    const parts = { encoder: enc, decoder: join(dir, 'onnx', `decoder_model_merged${sfx}.onnx`) };
+    const got = { encoder: await infoOf(parts.encoder, 'encoder'), decoder: await infoOf(parts.decoder, 'merged decoder (decoder_model_merged)') };
+    wantByName(parts.encoder, 'encoder', 'input', got.encoder.inputs, 'input_features', 'float32', 3);
+    wantByName(parts.encoder, 'encoder', 'output', got.encoder.outputs, 'last_hidden_state', 'float32', 3);
+    const d = got.decoder;
+    wantByName(parts.decoder, 'decoder', 'input', d.inputs, 'input_ids', 'int64', 2);
+    wantByName(parts.decoder, 'decoder', 'input', d.inputs, 'encoder_hidden_states', 'float32', 3);
+    wantByName(parts.decoder, 'decoder', 'input', d.inputs, 'use_cache_branch', 'bool', 1);
+    wantByName(parts.decoder, 'decoder', 'output', d.outputs, 'logits', 'float32', 3);
+    for (let i = 0; i < info.nTextLayer; i++) {
+      for (const s of ['decoder', 'encoder']) {
+        for (const kv of ['key', 'value']) {
+          wantByName(parts.decoder, 'decoder', 'input', d.inputs, `past_key_values.${i}.${s}.${kv}`, 'float32', 4);
+          wantByName(parts.decoder, 'decoder', 'output', d.outputs, `present.${i}.${s}.${kv}`, 'float32', 4);
+        }
+      }
+    }
+    const v: ModelVariant = { precision, file: parts.encoder, whisper: parts };
+    variants.push(v);
+    infos.set(v, got);
+  }
+  if (variants.length === 0) throw new ModelSpecError(join(dir, 'onnx'), 'no encoder_model[_fp16|_quantized|_int8|_uint8].onnx');
+  const primary = variants.find((v) => v.precision === 'fp32') ?? variants[0]!;
+  const p = infos.get(primary)!;
+  const past = p.decoder.inputs.find((x) => x.name === 'past_key_values.0.decoder.key')!.dims;
+  const heads = typeof past[1] === 'number' ? past[1] : Number(cfg.decoder_attention_heads);
+  const headDim = typeof past[3] === 'number' ? past[3] : info.nTextState / heads;
+  if (!Number.isInteger(heads) || !Number.isInteger(headDim)) throw new ModelSpecError(primary.whisper!.decoder, `cannot tell the cache's heads and head size from [${past.join(',')}]`);
+  const tokenizerFile = join(dir, 'tokenizer.json');
+  if (!(await isFile(tokenizerFile))) throw new ModelSpecError(tokenizerFile, 'missing: a transformers.js Whisper folder needs its tokenizer.json');
+  const sig = (x: OnnxInfo): Pick<OnnxInfo, 'inputs' | 'outputs'> => ({ inputs: x.inputs, outputs: x.outputs });
+  return {
+    name,
+    aliases: manifest.aliases,
+    kind: 'whisper',
+    dir,
+    variants,
+    tokensFile: tokenizerFile,
+    languages: manifest.languages ?? (info.multilingual ? ['auto', ...info.languages.keys()] : ['en']),
+    options: { language: info.multilingual, itn: false },
+    frontEnd: parseFrontEndSpec({ kind: 'whisper', melBins: info.nMels, maxFrames: 3000, framing: 'transformers', layout: 'channels-first' }),
+    decoder: 'whisper-greedy',
+    timestamps: 'none',
+    maxBatch: Infinity,
+    metadata: {},
+    signature: sig(p.encoder),
+    whisper: { layout: 'optimum', info, suppress, heads, headDim, exportName: basename(dir), encoder: sig(p.encoder), decoder: sig(p.decoder) },
   };
 }

@@ -31,8 +31,19 @@ import type { AsrConfig, Provider } from '../config.js';
 import type { LoadReport } from '../ctc-model.js';
 import type { Transcript } from '../ctc.js';
 import type { BatchTiming } from '../engine-protocol.js';
+import { readFile } from 'node:fs/promises';
 import { SymbolTable } from '../families/symbols.js';
-import { WhisperSearch, detectLanguage, whisperMaxTokens, whisperPrompt, whisperTranscript, type WhisperModelInfo, type WhisperTranscript } from '../families/whisper.js';
+import {
+  WhisperSearch,
+  byteLevelVocabulary,
+  detectLanguage,
+  whisperMaxTokens,
+  whisperPrompt,
+  whisperTranscript,
+  type WhisperModelInfo,
+  type WhisperTranscript,
+  type WhisperVocabulary,
+} from '../families/whisper.js';
 import { createFrontEnd, type FrontEndFeatures, type SpecFrontEnd } from '../frontend/spec.js';
 import { fileDigest, modelIdentity } from '../identity.js';
 import type { ModelSpec } from '../registry.js';
@@ -106,7 +117,7 @@ export class WhisperModel {
     private readonly s: Sessions,
     readonly spec: ModelSpec,
     private readonly frontEnd: SpecFrontEnd,
-    private readonly table: SymbolTable,
+    private readonly table: WhisperVocabulary,
     readonly report: LoadReport,
     private readonly config: AsrConfig,
   ) {
@@ -116,8 +127,8 @@ export class WhisperModel {
     const e = this.w.encoder;
     this.names = {
       mel: e.inputs[0]!.name,
-      crossK: e.outputs[0]!.name,
-      crossV: e.outputs[1]!.name,
+      crossK: e.outputs[0]?.name ?? '',
+      crossV: e.outputs[1]?.name ?? '',
       dec: this.w.decoder.inputs.map((x) => x.name),
       out: this.w.decoder.outputs.map((x) => x.name),
     };
@@ -128,7 +139,8 @@ export class WhisperModel {
     const w = spec.whisper;
     if (!w || !spec.frontEnd || !spec.tokensFile) throw new Error(`${spec.kind} needs its whisper spec, a front-end and tokens`);
     const frontEnd = createFrontEnd(spec.frontEnd);
-    const table = await SymbolTable.read(spec.tokensFile, { base64: true });
+    const table: WhisperVocabulary =
+      w.layout === 'optimum' ? byteLevelVocabulary(JSON.parse(await readFile(spec.tokensFile, 'utf8')) as Parameters<typeof byteLevelVocabulary>[0]) : await SymbolTable.read(spec.tokensFile, { base64: true });
     const mode = `${config.whisperTask}${config.whisperTimestamps ? ', segment timestamps' : ', no timestamps'}`;
     const sel = await selectSession(
       config,
@@ -142,7 +154,7 @@ export class WhisperModel {
           kind: spec.kind,
           options: spec.options,
           version: spec.metadata.model_type ?? spec.kind,
-          decoder: `Whisper greedy (${mode}; decoder steps batched at aligned positions, one offset per batch)`,
+          decoder: `Whisper greedy (${w.layout} layout; ${mode}; decoder steps batched at aligned positions, ${w.layout === 'optimum' ? 'one past length' : 'one offset'} per batch)`,
           file: variant.file,
           provider,
           precision: variant.precision,
@@ -219,7 +231,7 @@ export class WhisperModel {
     const out = new Array<WhisperTranscript>(feats.length);
     const groups = new Map<number, number[]>();
     feats.forEach((f, i) => {
-      const padded = whisperPaddedFrames(f.frames);
+      const padded = this.w.layout === 'optimum' ? f.frames : whisperPaddedFrames(f.frames);
       const g = groups.get(padded) ?? [];
       g.push(i);
       groups.set(padded, g);
@@ -227,12 +239,11 @@ export class WhisperModel {
     for (const [padded, members] of groups) {
       const lanes = run.batched === false ? members.map((m) => [m]) : [members];
       for (const lane of lanes) {
-        const searches = await this.decodeGroup(
-          lane.map((i) => feats[i]!),
-          padded,
-          lane.map((i) => this.languageToken(options[i]!.language)),
-          run.kvCache !== false,
-        );
+        const langs = lane.map((i) => this.languageToken(options[i]!.language));
+        const searches =
+          this.w.layout === 'optimum'
+            ? await this.decodeOptimum(lane.map((i) => feats[i]!), lane.map((i) => Math.min(Math.floor((durations[i]! * 16000) / 160), 3000)), langs, run.kvCache !== false)
+            : await this.decodeGroup(lane.map((i) => feats[i]!), padded, langs, run.kvCache !== false);
         lane.forEach((i, k) => (out[i] = whisperTranscript(searches[k]!, this.table, this.info, { durationSec: durations[i]! })));
       }
     }
@@ -355,6 +366,127 @@ export class WhisperModel {
         const out = await this.step(seq, 1, seq.length, this.zeroCache(1), this.zeroCache(1), ck, cv, 0);
         s.choose(out[this.names.out[0]!]!.data as Float32Array, (seq.length - 1) * vocab, vocab);
       }
+    }
+    return searches;
+  }
+
+  // ---- transformers.js / optimum layout: encoder_model + decoder_model_merged (use_cache_branch) ----
+
+  private emptyPast(rows: number): ort.Tensor {
+    return new ort.Tensor('float32', new Float32Array(0), [rows, this.w.heads!, 0, this.w.headDim!]);
+  }
+
+  /** One merged-decoder run; past: per layer [decoder key, decoder value, encoder key, encoder value]. */
+  private async stepOptimum(ids: BigInt64Array, rows: number, width: number, hidden: ort.Tensor, past: ort.Tensor[][], useCache: boolean): Promise<ort.InferenceSession.ReturnType> {
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', ids, [rows, width]),
+      encoder_hidden_states: hidden,
+      use_cache_branch: new ort.Tensor('bool', Uint8Array.of(useCache ? 1 : 0), [1]),
+    };
+    past.forEach((p, i) => {
+      feeds[`past_key_values.${i}.decoder.key`] = p[0]!;
+      feeds[`past_key_values.${i}.decoder.value`] = p[1]!;
+      feeds[`past_key_values.${i}.encoder.key`] = p[2]!;
+      feeds[`past_key_values.${i}.encoder.value`] = p[3]!;
+    });
+    return this.s.decoder.run(feeds);
+  }
+
+  private freshPast(rows: number): ort.Tensor[][] {
+    return Array.from({ length: this.info.nTextLayer }, () => [0, 1, 2, 3].map(() => this.emptyPast(rows)));
+  }
+
+  /** Rows of axis 0 (the batch) of a [B, ...] tensor. */
+  private rows0(t: ort.Tensor, rows: readonly number[]): ort.Tensor {
+    const dims = [...t.dims];
+    if (rows.length === dims[0] && rows.every((r, i) => r === i)) return t;
+    const data = t.data as Float32Array;
+    const inner = data.length / dims[0]!;
+    const out = new Float32Array(rows.length * inner);
+    rows.forEach((r, k) => out.set(data.subarray(r * inner, (r + 1) * inner), k * inner));
+    dims[0] = rows.length;
+    return new ort.Tensor('float32', out, dims);
+  }
+
+  /**
+   * The optimum layout: one encoder call for the batch (every utterance is 3000 frames), language
+   * detection as one [sot] step, then the merged decoder: step 1 without cache on every prompt
+   * (use_cache_branch false, zero-length past; the encoder K/V it returns are kept), then one token per
+   * sequence per call with the cache branch. The decoder's position is the past length, one for the
+   * batch: the sequences stay aligned as with sherpa-onnx's offset, and a finished one leaves the batch.
+   */
+  private async decodeOptimum(feats: FrontEndFeatures[], frames: number[], languages: (number | null)[], kvCache: boolean): Promise<WhisperSearch[]> {
+    const info = this.info;
+    const n = feats.length;
+    const bins = info.nMels;
+    const T = feats[0]!.frames;
+    const x = new Float32Array(n * bins * T);
+    feats.forEach((f, i) => x.set(f.data, i * bins * T));
+    const encOut = await this.s.encoder.run({ [this.names.mel]: new ort.Tensor('float32', x, [n, bins, T]) });
+    const hidden = encOut[this.w.encoder.outputs[0]!.name]!;
+    const V = info.nVocab;
+    const logitsOf = (out: ort.InferenceSession.ReturnType): Float32Array => out.logits!.data as Float32Array;
+    const chosen = [...languages];
+    const detect = info.multilingual ? languages.map((l, i) => (l === null ? i : -1)).filter((i) => i >= 0) : [];
+    if (detect.length > 0) {
+      const out = await this.stepOptimum(new BigInt64Array(detect.length).fill(BigInt(info.sot)), detect.length, 1, this.rows0(hidden, detect), this.freshPast(detect.length), false);
+      const lg = logitsOf(out);
+      detect.forEach((i, r) => (chosen[i] = detectLanguage(info, lg, r * V)));
+    }
+    const searches = feats.map(
+      (_, i) =>
+        new WhisperSearch(info, whisperPrompt(info, chosen[i] ?? null, { task: this.config.whisperTask, timestamps: false }), whisperMaxTokens(info, frames[i]!), false, info.multilingual ? (chosen[i] ?? info.sotSequence[1]!) : null, this.w.suppress ?? null),
+    );
+    const P = searches[0]!.prompt.length;
+    if (!kvCache) {
+      for (let i = 0; i < n; i++) {
+        const s = searches[i]!;
+        const h = this.rows0(hidden, [i]);
+        for (let first = true; ; first = false) {
+          if (!first && !s.advance()) break;
+          if (!first && s.all.length >= info.nTextCtx) {
+            s.stop();
+            break;
+          }
+          const out = await this.stepOptimum(BigInt64Array.from(s.all, (t) => BigInt(t)), 1, s.all.length, h, this.freshPast(1), false);
+          s.choose(logitsOf(out), (s.all.length - 1) * V, V);
+        }
+      }
+      return searches;
+    }
+    const prompt = new BigInt64Array(n * P);
+    searches.forEach((s, i) => s.prompt.forEach((t, j) => (prompt[i * P + j] = BigInt(t))));
+    let out = await this.stepOptimum(prompt, n, P, hidden, this.freshPast(n), false);
+    const L = info.nTextLayer;
+    const presentOf = (o: ort.InferenceSession.ReturnType, i: number, s: string, kv: string): ort.Tensor => o[`present.${i}.${s}.${kv}`]!;
+    // the encoder K/V of step 1 are kept: the cache branch returns placeholders for them
+    let encKv = Array.from({ length: L }, (_, i) => [presentOf(out, i, 'encoder', 'key'), presentOf(out, i, 'encoder', 'value')]);
+    let decKv = Array.from({ length: L }, (_, i) => [presentOf(out, i, 'decoder', 'key'), presentOf(out, i, 'decoder', 'value')]);
+    let rows = searches.map((_, i) => i);
+    let h = hidden;
+    const pick = (o: ort.InferenceSession.ReturnType, width: number): void => {
+      const lg = logitsOf(o);
+      rows.forEach((i, r) => searches[i]!.choose(lg, (r * width + width - 1) * V, V));
+    };
+    pick(out, P);
+    for (let len = P; ; len++) {
+      const active = rows.filter((i) => searches[i]!.advance());
+      if (active.length === 0) break;
+      if (active.length !== rows.length) {
+        const keep = active.map((i) => rows.indexOf(i));
+        encKv = encKv.map((p) => p.map((t) => this.rows0(t, keep)));
+        decKv = decKv.map((p) => p.map((t) => this.rows0(t, keep)));
+        h = this.rows0(h, keep);
+        rows = active;
+      }
+      const past = decKv.map((d, i) => [d[0]!, d[1]!, encKv[i]![0]!, encKv[i]![1]!]);
+      out = await this.stepOptimum(BigInt64Array.from(rows, (i) => BigInt(searches[i]!.next)), rows.length, 1, h, past, true);
+      decKv = Array.from({ length: L }, (_, i) => [presentOf(out, i, 'decoder', 'key'), presentOf(out, i, 'decoder', 'value')]);
+      if (len + 1 >= info.nTextCtx) {
+        for (const i of rows) searches[i]!.stop();
+        break;
+      }
+      pick(out, 1);
     }
     return searches;
   }

@@ -11,6 +11,9 @@ import { ModelMetadataError, metaInt, type OnnxMetadata } from './meta.js';
 import { concatBytes, jsonToken } from './result.js';
 import { removeInvalidUtf8, sherpaText, type SymbolTable } from './symbols.js';
 
+/** What the result needs of a vocabulary: which ids are text, and their bytes (sherpa-onnx's tokens file, or tokenizer.json). */
+export type WhisperVocabulary = Pick<SymbolTable, 'has' | 'textBytesOf'>;
+
 export interface WhisperModelInfo {
   modelType: string;
   nMels: number;
@@ -169,6 +172,11 @@ export function applyTimestampRules(logits: Float32Array, tokens: readonly numbe
   }
 }
 
+export interface WhisperSuppress {
+  always: number[];
+  begin: number[];
+}
+
 /** Max initial timestamp index: 50 = 1.0 s (sherpa-onnx's kMaxInitialTimestampIndex). */
 const MAX_INITIAL_TIMESTAMP = 50;
 
@@ -188,6 +196,8 @@ export class WhisperSearch {
     readonly maxTokens: number,
     readonly timestamps: boolean,
     readonly language: number | null,
+    /** transformers.js's generation_config suppress_tokens (always) and begin_suppress_tokens (first token) */
+    readonly suppress: WhisperSuppress | null = null,
   ) {
     this.all = [...prompt];
     this.sampleBegin = prompt.length;
@@ -195,6 +205,13 @@ export class WhisperSearch {
 
   /** Picks the next token from a row of logits (the last position of the last run). */
   choose(logits: ArrayLike<number>, offset: number, vocab: number): void {
+    if (this.suppress) {
+      const row = Float32Array.from({ length: vocab }, (_, i) => logits[offset + i]!);
+      for (const id of this.suppress.always) if (id < vocab) row[id] = -Infinity;
+      if (this.predicted.length === 0) for (const id of this.suppress.begin) if (id < vocab) row[id] = -Infinity;
+      this.next = argmax(row, 0, vocab);
+      return;
+    }
     if (this.timestamps) {
       const row = Float32Array.from({ length: vocab }, (_, i) => logits[offset + i]!);
       applyTimestampRules(row, this.all, this.sampleBegin, this.info, this.predicted.length === 0 ? MAX_INITIAL_TIMESTAMP : -1);
@@ -280,7 +297,7 @@ export interface WhisperTranscriptOptions {
  * the utterance without timestamps, else one per Whisper segment (an open one ends with the
  * utterance); tokens span their segment.
  */
-export function whisperTranscript(search: WhisperSearch, table: SymbolTable, info: WhisperModelInfo, opts: WhisperTranscriptOptions): WhisperTranscript {
+export function whisperTranscript(search: WhisperSearch, table: WhisperVocabulary, info: WhisperModelInfo, opts: WhisperTranscriptOptions): WhisperTranscript {
   const off = opts.offsetSec ?? 0;
   const dur = opts.durationSec;
   const tb = info.timestampBegin;
@@ -325,4 +342,83 @@ export function whisperTranscript(search: WhisperSearch, table: SymbolTable, inf
     if (text !== '') segments.push({ start: round3(off), end: round3(off + dur), text });
   }
   return { ...transcriptOf(segments, tokens, dur), language: langCode, sherpa };
+}
+
+/** A transformers.js / optimum model folder's config.json and generation_config.json → the model's ids and sizes. */
+export function optimumWhisperInfo(config: Record<string, unknown>, gen: Record<string, unknown>): { info: WhisperModelInfo; suppress: WhisperSuppress } {
+  const int = (o: Record<string, unknown>, k: string, file: string): number => {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ModelMetadataError(`${file} lacks an integer ${k}`);
+    return v;
+  };
+  const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x): x is number => Number.isInteger(x)) : []);
+  const multilingual = gen.is_multilingual === true;
+  const langs = new Map<string, number>();
+  for (const [tok, id] of Object.entries((gen.lang_to_id as Record<string, number> | undefined) ?? {})) {
+    const m = /^<\|(.+)\|>$/.exec(tok);
+    if (m && Number.isInteger(id)) langs.set(m[1]!, id);
+  }
+  const tasks = (gen.task_to_id as Record<string, number> | undefined) ?? {};
+  const sot = int(gen, 'decoder_start_token_id', 'generation_config.json');
+  const eosRaw = gen.eos_token_id;
+  const eot = Array.isArray(eosRaw) ? Number(eosRaw[0]) : int(gen, 'eos_token_id', 'generation_config.json');
+  if (multilingual && (langs.size === 0 || tasks.transcribe === undefined || tasks.translate === undefined)) throw new ModelMetadataError('generation_config.json: a multilingual model needs lang_to_id and task_to_id');
+  const noTimestamps = int(gen, 'no_timestamps_token_id', 'generation_config.json');
+  const dModel = int(config, 'd_model', 'config.json');
+  const info: WhisperModelInfo = {
+    modelType: String(config.model_type ?? 'whisper'),
+    nMels: int(config, 'num_mel_bins', 'config.json'),
+    nVocab: int(config, 'vocab_size', 'config.json'),
+    nTextCtx: int(config, 'max_target_positions', 'config.json'),
+    nTextState: dModel,
+    nTextLayer: int(config, 'decoder_layers', 'config.json'),
+    sot,
+    eot,
+    sotSequence: multilingual ? [sot, langs.get('en') ?? [...langs.values()][0]!, tasks.transcribe!] : [sot],
+    multilingual,
+    languages: langs,
+    transcribe: tasks.transcribe ?? 0,
+    translate: tasks.translate ?? 0,
+    noTimestamps,
+    timestampBegin: noTimestamps + 1,
+  };
+  return { info, suppress: { always: ids(gen.suppress_tokens), begin: ids(gen.begin_suppress_tokens) } };
+}
+
+/** GPT-2's byte-level alphabet: the character standing for each byte in a byte-level BPE vocabulary. */
+function byteLevelAlphabet(): Map<string, number> {
+  const bs: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) bs.push(b);
+  for (let b = 0xae; b <= 0xff; b++) bs.push(b);
+  const chars = bs.map((b) => String.fromCharCode(b));
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    if (!bs.includes(b)) {
+      bs.push(b);
+      chars.push(String.fromCharCode(256 + n++));
+    }
+  }
+  return new Map(chars.map((c, i) => [c, bs[i]!]));
+}
+
+/**
+ * A byte-level BPE tokenizer.json's vocabulary as token bytes (its model.vocab, mapped back through the
+ * byte-level alphabet); special added tokens are not text. Decoding whole sequences is the
+ * tokenizer's (a token may hold part of a character): this gives each token's bytes.
+ */
+export function byteLevelVocabulary(tokenizer: { model?: { vocab?: Record<string, number> }; added_tokens?: { id: number; special?: boolean }[] }): WhisperVocabulary {
+  const alphabet = byteLevelAlphabet();
+  const bytes = new Map<number, Uint8Array>();
+  for (const [tok, id] of Object.entries(tokenizer.model?.vocab ?? {})) {
+    const out: number[] = [];
+    for (const ch of tok) {
+      const b = alphabet.get(ch);
+      if (b === undefined) throw new ModelMetadataError(`tokenizer.json: token ${JSON.stringify(tok)} is not byte-level`);
+      out.push(b);
+    }
+    bytes.set(id, Uint8Array.from(out));
+  }
+  for (const t of tokenizer.added_tokens ?? []) if (t.special !== false) bytes.delete(t.id);
+  return { has: (id) => bytes.has(id), textBytesOf: (id) => bytes.get(id) ?? new Uint8Array(0) };
 }
