@@ -90,7 +90,7 @@ const whisper = (size: string, langs: string[], unpacked: string, speed: Speed[]
   name: `whisper-${size}`,
   aliases: [`sherpa-onnx-whisper-${size}`],
   family: 'whisper',
-  serving: 'coming',
+  serving: 'now',
   title: `Whisper ${size} (sherpa-onnx export, encoder + decoder)`,
   languages: langs,
   archive: asset(`sherpa-onnx-whisper-${size}.tar.bz2`, { bytes: null, sha256: null, source: null, unpacked }),
@@ -99,7 +99,8 @@ const whisper = (size: string, langs: string[], unpacked: string, speed: Speed[]
     int8: [{ path: `${size}-encoder.int8.onnx` }, { path: `${size}-decoder.int8.onnx` }, { path: `${size}-tokens.txt` }],
   },
   speed,
-  notes: 'contract §5a: file names {name}-encoder/decoder[.int8].onnx and {name}-tokens.txt',
+  notes:
+    'contract §5a: file names {name}-encoder/decoder[.int8].onnx and {name}-tokens.txt; served as whisper: sherpa-onnx\'s log-mel (80 or 128 bins), the SOT prompt with language/task/no-timestamps, language detection for auto, decoder steps batched across jobs at aligned positions, segment timestamps with VOXFLEET_WHISPER_TIMESTAMPS, pieces of long audio ≤ 29.5 s',
 });
 
 /** sherpa-onnx's single-graph exports (SenseVoice, Paraformer, NeMo CTC): model[.int8].onnx + tokens.txt */
