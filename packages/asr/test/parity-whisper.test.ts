@@ -152,3 +152,44 @@ describe('Whisper (sherpa-onnx export): parity with sherpa-onnx on the exact-sig
     }
   }, 300_000);
 });
+
+describe('Whisper large-v3-turbo layout (128 mel bins, 100 languages, ids shifted by yue): parity with sherpa-onnx', () => {
+  let dir: string;
+  let clips: Float32Array[];
+  let m: WhisperModel | undefined;
+  let ts: WhisperModel | undefined;
+
+  beforeAll(async () => {
+    dir = await ensureTestGraph('whisper-v3');
+    clips = await Promise.all(CLIPS.map((c) => fixtureSamples(c)));
+  }, 300_000);
+  afterAll(async () => {
+    await m?.release();
+    await ts?.release();
+  });
+
+  it('reads the v3 ids and 128 bins from the metadata', async () => {
+    const spec = await loadModelSpec({ modelPath: dir });
+    expect(spec.whisper!.exportName).toBe('turbo');
+    expect(spec.whisper!.info).toMatchObject({ nMels: 128, nVocab: 51866, transcribe: 50360, translate: 50359, noTimestamps: 50364, timestampBegin: 50365 });
+    expect(spec.whisper!.info.languages.get('yue')).toBe(50358);
+    expect(spec.frontEnd).toMatchObject({ kind: 'whisper', melBins: 128 });
+  });
+
+  it('auto, yue forced and segment timestamps as sherpa-onnx, batched', async () => {
+    const config = (cfg: Partial<AsrConfigInput>) => asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1, ...cfg });
+    m = await WhisperModel.load(await loadModelSpec(config({})), config({}));
+    ts = await WhisperModel.load(await loadModelSpec(config({ whisperTimestamps: true })), config({ whisperTimestamps: true }));
+    for (const language of [null, 'yue'] as const) {
+      const ref = new SherpaWhisper(dir, { language: language ?? '' });
+      const expected = clips.map((c) => refView(ref.transcribe(c.slice())));
+      const got = (await m.transcribe(clips.map((c) => c.slice()), clips.map(() => ({ language, itn: null })))).transcripts as WhisperTranscript[];
+      expect(got.map((t) => view(t))).toEqual(expected);
+      if (language === 'yue') expect(expected.every((e) => e.lang === 'yue')).toBe(true);
+    }
+    const ref = new SherpaWhisper(dir, { timestamps: true });
+    const expected = clips.map((c) => refView(ref.transcribe(c.slice())));
+    const got = (await ts.transcribe(clips.map((c) => c.slice()))).transcripts as WhisperTranscript[];
+    expect(got.map((t) => view(t, true))).toEqual(expected);
+  }, 300_000);
+});

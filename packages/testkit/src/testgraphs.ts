@@ -17,7 +17,7 @@ const run = promisify(execFile);
 export const SINGLE_FILE_TEST_GRAPH_KINDS = ['sense-voice', 'funasr-nano-ctc', 'paraformer', 'paraformer-ts', 'nemo-ctc'] as const;
 export type SingleFileTestGraphKind = (typeof SINGLE_FILE_TEST_GRAPH_KINDS)[number];
 /** every kind: parakeet-tdt is a transducer (encoder, decoder, joiner); funasr-nano(-loop) Fun-ASR-Nano's LLM export (encoder_adaptor, embedding, llm, Qwen3-0.6B/) */
-export const TEST_GRAPH_KINDS = [...SINGLE_FILE_TEST_GRAPH_KINDS, 'parakeet-tdt', 'funasr-nano', 'funasr-nano-loop', 'whisper', 'whisper-optimum'] as const;
+export const TEST_GRAPH_KINDS = [...SINGLE_FILE_TEST_GRAPH_KINDS, 'parakeet-tdt', 'funasr-nano', 'funasr-nano-loop', 'whisper', 'whisper-optimum', 'whisper-v3'] as const;
 export type TestGraphKind = (typeof TEST_GRAPH_KINDS)[number];
 export type TestGraphSize = 'tiny' | 'full';
 

@@ -4,7 +4,8 @@ Writes a model directory laid out like the sherpa-onnx export of KIND, with
 model.onnx, model.int8.onnx and tokens.txt (README.md lists what each holds);
 parakeet-tdt writes the transducer's encoder/decoder/joiner files instead;
 whisper writes tiny-encoder/-decoder[.int8].onnx and tiny-tokens.txt; whisper-optimum a
-transformers.js model folder (onnx/encoder_model*.onnx, onnx/decoder_model_merged*.onnx, configs, tokenizer.json)."""
+transformers.js model folder (onnx/encoder_model*.onnx, onnx/decoder_model_merged*.onnx, configs, tokenizer.json);
+whisper-v3 the whisper graphs with large-v3-turbo's 128 bins and ids (turbo-*)."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ TINY = {
     "parakeet-tdt": parakeet_tdt.tiny,
     "whisper": whisper.tiny,
     "whisper-optimum": whisper_optimum.tiny,
+    "whisper-v3": whisper.tiny_v3,
 }
 FULL = {
     "sense-voice": sanm.full_sense_voice,

@@ -355,3 +355,24 @@ def tiny(out: str) -> int:
         save(q, os.path.join(out, f"{NAME}-{part}.int8.onnx"))
         n += k
     return n
+
+
+# large-v3 / large-v3-turbo: 128 mel bins and 100 languages (yue last), so every id from translate on
+# moves up by one (openai-whisper's tokenizer with num_languages=100) and n_vocab is 51866
+V3 = {
+    "NAME": "turbo", "N_MELS": 128, "N_VOCAB": 51866, "LANGUAGES": LANGUAGES + ["yue"],
+    "TRANSLATE": 50359, "TRANSCRIBE": 50360, "SOT_LM": 50361, "SOT_PREV": 50362, "NO_SPEECH": 50363,
+    "NO_TIMESTAMPS": 50364, "TIMESTAMP_BEGIN": 50365,
+}
+
+
+def tiny_v3(out: str) -> int:
+    """The tiny graphs with large-v3-turbo's mel bins and ids (files turbo-*: export-onnx.py names them after
+    the model; the real turbo export keeps its weights in turbo-*.weights, these graphs are small enough not to)."""
+    g = globals()
+    saved = {k: g[k] for k in V3}
+    g.update(V3)
+    try:
+        return tiny(out)
+    finally:
+        g.update(saved)
