@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { AsrEngine } from '@voxfleet/asr';
 import { startGateway, type RunningGateway } from '@voxfleet/gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, baseEnv, concatWithGaps, copyDir, ensureTestGraph, fixtureSamples, spawnWorker, startGatewayWith, startRedis, stopStack, wavBytes, type TestRedis, type TestWorker } from '@voxfleet/testkit';
+import { Client, baseEnv, concatWithGaps, copyDir, zipOf, ensureTestGraph, fixtureSamples, spawnWorker, startGatewayWith, startRedis, stopStack, wavBytes, type TestRedis, type TestWorker } from '@voxfleet/testkit';
 
 const KEY = 'test-key-0123456789abcdef';
 const CLIPS = ['en-funasr-example.wav', 'zh-funasr-example.wav', 'en-librispeech-1995-1837-0001.wav', 'yue-funasr-example.wav'];
@@ -79,6 +79,25 @@ describe('Fun-ASR-Nano through the stack (redis + gateway + a worker holding it 
     expect(again.cached).toBe(false);
     expect(again.result.text).not.toBe(done[2]!.result.text);
   }, 300_000);
+
+  it('a batch upload passes its hotwords to every entry', async () => {
+    const engine = await AsrEngine.start({ modelPath: nano, provider: 'cpu', precision: 'fp32', threads: 1 });
+    let expected: string;
+    try {
+      expected = (await engine.transcribe([clips[3]!.slice()], { options: [{ language: null, itn: null, hotwords: ['粤语', '通义'] }] })).transcripts[0]!.text;
+    } finally {
+      await engine.close();
+    }
+    const archive = await zipOf([{ name: 'b/yue.wav', data: wavBytes(clips[3]!) }]);
+    const created = await api.uploadBatch(archive, 'nano.zip', { model: 'funasr-nano', hotwords: '粤语；通义' });
+    expect(created.status).toBe(202);
+    const done = await api.waitBatch(created.body.id);
+    expect(done.status).toBe('completed');
+    const [entry] = (await api.get(`/v1/batches/${done.id}/jobs?status=completed`)).body.entries as any[];
+    const job = (await api.get(`/v1/jobs/${entry.jobId}`)).body;
+    expect(job.hotwords).toEqual(['粤语', '通义']);
+    expect(job.result.text).toBe(expected);
+  }, 180_000);
 
   it('refuses hotwords for a model that takes none, and bad hotwords', async () => {
     const r = await api.upload(wavBytes(clips[0]!), 'ctc.wav', { model: 'nemo-ctc', hotwords: 'foo' });

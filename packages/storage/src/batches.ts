@@ -31,7 +31,7 @@ export interface BatchMeta {
   archive: { filename: string; bytes: number; format: ArchiveFormat; uncompressedBytes: number };
   /** entries listed (files; folders are not entries), audio among them */
   entries: { total: number; audio: number };
-  options: { language: string | null; priority: number | null; reference: 'sidecar' | null; callbackUrl: string | null; model?: string; itn?: boolean | null };
+  options: { language: string | null; priority: number | null; reference: 'sidecar' | null; callbackUrl: string | null; model?: string; itn?: boolean | null; hotwords?: string[] | null };
   error?: ErrorInfo;
   callback?: { status: 'pending' | 'delivered' | 'failed'; attempts: number; lastError: string | null; deliveredAt: number | null };
 }

@@ -14,7 +14,7 @@ export interface BatchHandlerDeps {
   discard: (blob: StoredBlob) => Promise<void>;
 }
 
-const OPTION_FIELDS = ['language', 'priority', 'reference', 'callback_url', 'model', 'itn'] as const;
+const OPTION_FIELDS = ['language', 'priority', 'reference', 'callback_url', 'model', 'itn', 'hotwords'] as const;
 
 export function batchHandlers(d: BatchHandlerDeps) {
   const tooLarge = (): ApiError => new ApiError(413, 'archive_too_large', `the archive exceeds the limit of ${d.maxArchiveBytes} bytes (VOXFLEET_BATCH_MAX_ARCHIVE_BYTES)`);
@@ -50,7 +50,7 @@ export function batchHandlers(d: BatchHandlerDeps) {
     let options;
     try {
       const f = parseRequest(batchFields, raw);
-      options = { language: f.language, priority: f.priority, reference: f.reference, callbackUrl: f.callback_url, model: f.model, itn: f.itn };
+      options = { language: f.language, priority: f.priority, reference: f.reference, callbackUrl: f.callback_url, model: f.model, itn: f.itn, hotwords: f.hotwords };
     } catch (err) {
       await d.discard(blob);
       throw err;

@@ -99,6 +99,7 @@ export const batchFields = z.object({
   priority,
   model,
   itn,
+  hotwords,
   reference: z
     .string()
     .optional()

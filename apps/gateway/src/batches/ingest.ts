@@ -89,7 +89,7 @@ export class IngestRun {
         if (pos === undefined) continue; // folders
         const m = this.manifest.entries[pos]!;
         if (m.kind === 'skipped') this.chunk.push({ line: { p: m.path, s: 'skipped', r: m.reason ?? 'not audio' } });
-        else await this.entry(m, raw, budget, this.d.tasks.key({ md5: m.md5!, language: this.meta.options.language, itn: this.meta.options.itn ?? null, modelName: this.modelName, served, owner: this.meta.owner }));
+        else await this.entry(m, raw, budget, this.d.tasks.key({ md5: m.md5!, language: this.meta.options.language, itn: this.meta.options.itn ?? null, hotwords: this.meta.options.hotwords ?? null, modelName: this.modelName, served, owner: this.meta.owner }));
         this.done = pos + 1;
         if (this.chunk.length >= this.d.config.batch.enqueueChunk || Date.now() - this.lastFlush > 1000) {
           if (await this.cancelRequested()) {
@@ -170,12 +170,13 @@ export class IngestRun {
   }
 
   private record(m: ManifestEntry, key: TaskKey, durationSec: number, format: string, codec: string, now: number): JobRecord {
-    const { language, priority, itn } = this.meta.options;
+    const { language, priority, itn, hotwords } = this.meta.options;
     return this.d.tasks.newRecord({
       key,
       audio: { md5: m.md5!, bytes: m.bytes, durationSec, filename: posix.basename(m.path), format, codec },
       language,
       itn: itn ?? null,
+      hotwords: hotwords ?? null,
       priority,
       owner: this.meta.owner,
       batch: { id: this.meta.id, path: m.path, ...(m.reference !== undefined ? { reference: m.reference } : {}) },

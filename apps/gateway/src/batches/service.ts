@@ -37,7 +37,7 @@ export interface BatchServiceDeps {
   /** a batch's `model` (a name or alias; null: the default) → the model's name, or 400 unknown_model */
   resolveModel: (requested: string | null) => Promise<string>;
   /** 400 when the model's live workers say it cannot honour these options */
-  checkOptions: (model: string, options: { language: string | null; itn: boolean | null }) => Promise<void>;
+  checkOptions: (model: string, options: { language: string | null; itn: boolean | null; hotwords?: string[] | null }) => Promise<void>;
   probe?: Probe;
   log: Logger;
 }
@@ -50,6 +50,8 @@ export interface BatchOptions {
   /** the model asked for (a name or alias), null for the default */
   model: string | null;
   itn: boolean | null;
+  /** Fun-ASR-Nano's hotwords for every entry, null for none */
+  hotwords?: string[] | null;
 }
 
 export interface NewBatchInput {
@@ -105,7 +107,7 @@ export class BatchService {
     let manifest: Manifest;
     try {
       const model = await this.d.resolveModel(options.model);
-      await this.d.checkOptions(model, { language: options.language, itn: options.itn });
+      await this.d.checkOptions(model, { language: options.language, itn: options.itn, hotwords: options.hotwords ?? null });
       let callbackUrl: string | null = null;
       if (options.callbackUrl !== null) {
         callbackUrl = (await checkCallbackUrl(options.callbackUrl, config.batch.callbackAllowPrivate)).toString();
