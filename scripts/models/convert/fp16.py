@@ -36,13 +36,32 @@ def _half(a: np.ndarray) -> np.ndarray:
     return np.where(finite, np.clip(a, -FP16_MAX, FP16_MAX), a).astype(np.float16)
 
 
+def _infer_types(m: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape inference, for the element types. A model over protobuf's 2 GB (Parakeet TDT's fp32 encoder,
+    2.4 GB of weights in encoder.weights) cannot be serialized for it, so there it runs with the data of
+    the large initializers set aside: types and shapes do not depend on them (small ones, such as Reshape
+    shapes, keep theirs)."""
+    if m.ByteSize() < 2**31 - 1:
+        return shape_inference.infer_shapes(m)
+    aside = []
+    for i in m.graph.initializer:
+        if len(i.raw_data) > 1 << 20:
+            aside.append((i, i.raw_data))
+            i.ClearField("raw_data")
+    try:
+        return shape_inference.infer_shapes(m)
+    finally:
+        for i, raw in aside:
+            i.raw_data = raw
+
+
 def convert_model(m: onnx.ModelProto, keep_io: bool = True, keep_fp32: set[str] | frozenset = frozenset()) -> onnx.ModelProto:
     g = m.graph
     for n in g.node:
         if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute):
             raise ValueError(f"node {n.name or n.op_type} ({n.op_type}) has a subgraph: not supported")
     _fold_weight_views(g)
-    inferred = shape_inference.infer_shapes(m)
+    inferred = _infer_types(m)
     types: dict[str, int] = {}
     for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
         types[v.name] = v.type.tensor_type.elem_type
