@@ -17,7 +17,7 @@ import onnx
 
 from convert.int8 import quantize_model
 
-from . import funasr_nano, funasr_nano_llm, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm, whisper, whisper_optimum
+from . import funasr_nano, funasr_nano_full, funasr_nano_llm, nemo_ctc, paraformer, parakeet_full, parakeet_tdt, sense_voice, sanm, whisper, whisper_full, whisper_optimum
 from .builder import save
 
 TINY = {
@@ -36,6 +36,8 @@ TINY = {
 FULL = {
     "sense-voice": sanm.full_sense_voice,
     "parakeet-tdt": parakeet_full.full,
+    "funasr-nano": funasr_nano_full.full,
+    "whisper": whisper_full.full,
 }
 
 
