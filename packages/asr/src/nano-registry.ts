@@ -19,7 +19,7 @@ import { basename, join } from 'node:path';
 import { loadTokenizer } from '@voxfleet/tokenizer';
 import type { AsrConfig, Precision } from './config.js';
 import { ModelMetadataError } from './families/meta.js';
-import { nanoFrontEndSpec, nanoModelInfo, type NanoAudioRows, type NanoModelInfo } from './families/funasr-nano.js';
+import { nanoFrontEndSpec, nanoModelInfo, type NanoAudioRows, type NanoModelInfo, type NanoPositions } from './families/funasr-nano.js';
 import { parseFrontEndSpec } from './frontend/spec.js';
 import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { readOnnxInfo, type OnnxInfo, type TensorSignature } from './onnx-metadata.js';
@@ -34,6 +34,8 @@ export interface NanoSpec {
   tokenizerDir: string;
   /** audio rows spliced into the prompt: VOXFLEET_NANO_AUDIO_ROWS (all | low-frame-rate), default all */
   audioRows: NanoAudioRows;
+  /** where generated tokens go in the cache: VOXFLEET_NANO_POSITIONS (sherpa | contiguous), default sherpa */
+  positions: NanoPositions;
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -114,6 +116,13 @@ export function nanoAudioRowsFromEnv(env: NodeJS.ProcessEnv = process.env): Nano
   throw new Error(`VOXFLEET_NANO_AUDIO_ROWS must be all or low-frame-rate, got ${JSON.stringify(v)}`);
 }
 
+export function nanoPositionsFromEnv(env: NodeJS.ProcessEnv = process.env): NanoPositions {
+  const v = env.VOXFLEET_NANO_POSITIONS;
+  if (v === undefined || v === '' || v === 'sherpa') return 'sherpa';
+  if (v === 'contiguous') return 'contiguous';
+  throw new Error(`VOXFLEET_NANO_POSITIONS must be sherpa or contiguous, got ${JSON.stringify(v)}`);
+}
+
 /** A Fun-ASR-Nano directory → its spec (every precision's graphs checked, metadata from the primary one). */
 export async function loadNanoSpec(config: Pick<AsrConfig, 'modelPath' | 'modelName'>): Promise<ModelSpec> {
   const dir = await modelDirectory(config.modelPath);
@@ -173,6 +182,6 @@ export async function loadNanoSpec(config: Pick<AsrConfig, 'modelPath' | 'modelN
     maxBatch: Infinity,
     metadata: { ...primaryLlm!.metadata, ...primaryEnc!.metadata },
     signature: { inputs: primaryLlm!.inputs, outputs: primaryLlm!.outputs },
-    nano: { info, byPrecision: Object.fromEntries([...infos].map(([v, i]) => [v.precision, i])), tokenizerDir, audioRows: nanoAudioRowsFromEnv() },
+    nano: { info, byPrecision: Object.fromEntries([...infos].map(([v, i]) => [v.precision, i])), tokenizerDir, audioRows: nanoAudioRowsFromEnv(), positions: nanoPositionsFromEnv() },
   };
 }

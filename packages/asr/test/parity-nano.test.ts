@@ -192,6 +192,26 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
     }
   }, 120_000);
 
+  it('places generated tokens as sherpa-onnx does (an empty, masked row after the prompt), or contiguously when asked', async () => {
+    const cfg = asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 });
+    const contiguous = await NanoModel.load(await loadModelSpec(cfg), cfg, { positions: 'contiguous' });
+    try {
+      expect(direct.positions).toBe('sherpa');
+      expect(contiguous.report.decoder).toMatch(/positions: contiguous/);
+      expect(contiguous.report.modelId).not.toBe(direct.report.modelId);
+      const ps = await prompts(contiguous, [clips[0]!, clips[1]!.slice(0, 48000)]);
+      const c = await contiguous.generate(ps);
+      const sh = await direct.generate(ps);
+      // the tiny LLM sees each query's distance from its sequence's first row: the hole shifts it by one
+      expect(c.map((g) => g.ids)).not.toEqual(sh.map((g) => g.ids));
+      expect(c).toEqual(await contiguous.generate(ps, { batch: false }));
+      expect(await contiguous.generateRecompute(ps[0]!)).toEqual(c[0]);
+      expect(await direct.generateRecompute(ps[0]!)).toEqual(sh[0]);
+    } finally {
+      await contiguous.release();
+    }
+  }, 180_000);
+
   it('stops a graph built to loop with the repetition guard (sherpa-onnx runs it to the budget)', async () => {
     const [p] = await prompts(loop, [clips[0]!]);
     const guarded = (await loop.generate([p!]))[0]!;

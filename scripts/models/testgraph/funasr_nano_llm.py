@@ -19,7 +19,9 @@ are its rows' first 8 channels (layer 1 doubled), attention is a masked sum over
   layer 0: A = audio rows, G = generated pieces, K = sum of their values, X = text tokens;
   layer 1: b of the audio row at index 4G (keys carry t; one row matches or none).
 Next token = stop when 4G >= A (<|im_end|> when A is even, <|endoftext|> when odd), else
-piece[(b + G(G+1)/2 + K + X) mod 16]. All of it is integer arithmetic in float (exact in fp16
+piece[(b + G(G+1)/2 + K + X + R) mod 16], R = the query's distance from its sequence's first visible
+row (relative, like RoPE: padding and joins leave it alone; sherpa-onnx's empty row after the prompt
+shows in it). All of it is integer arithmetic in float (exact in fp16
 too), the chosen logit 24 above a smooth part of at most 0.3: float noise cannot flip an argmax.
 The `loop` build never stops: piece[G mod 3] forever (for the repetition guard and the budget)."""
 from __future__ import annotations
@@ -221,7 +223,12 @@ def llm(pieces: list[int], cache_dtype: str, quant: str, loop: bool = False) -> 
         b = g.mul(g.matmul(sel, values1), g.const(0.5))                                   # [B,S,8]; channel 2 = b
         bsel = ch(b, 2)
         tri = g.div(g.mul(Gc, g.add(Gc, g.const(1.0))), g.const(2.0))
-        arg = g.op("Mod", [g.add(g.add(g.add(bsel, tri), K), X), g.const(16.0)], fmod=1)
+        # the query's distance from its sequence's first visible row: position-aware like RoPE (relative,
+        # so left padding and joins do not change it), and it tells a cache hole after the prompt
+        kf = g.unsqueeze(g.unsqueeze(g.cast(kidx, "float32"), [0]), [0])                   # [1,1,M]
+        first = g.op("ReduceMin", [g.op("Where", [g.cast(vis, "bool"), kf, g.const(1e9)])], axes=[2], keepdims=0)
+        rel = g.sub(g.unsqueeze(g.cast(qpos, "float32"), [0]), first)                       # [B,S]
+        arg = g.op("Mod", [g.add(g.add(g.add(g.add(bsel, tri), K), X), rel), g.const(16.0)], fmod=1)
         piece = g.op("Gather", [pid, g.cast(arg, "int64")], axis=0)
         stop_id = C.pick(g, g.op("Equal", [g.op("Mod", [A, g.const(2.0)], fmod=1), g.const(0.0)]), IM_END, ENDOFTEXT)
         done = g.op("Not", [g.op("Less", [g.mul(Gc, g.const(float(STEP))), A])])

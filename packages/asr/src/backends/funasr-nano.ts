@@ -38,6 +38,7 @@ import {
   repetitionCut as repetitionCutOf,
   type FittedPrompt,
   type NanoAudioRows,
+  type NanoPositions,
   type NanoModelInfo,
   type RepetitionGuard,
 } from '../families/funasr-nano.js';
@@ -125,15 +126,18 @@ export class NanoModel {
     readonly tokenizer: Tokenizer,
     readonly report: LoadReport,
     private readonly audioRowsMode: NanoAudioRows,
+    /** where generated tokens go in the cache: 'sherpa' (default) or 'contiguous' (see NanoPositions) */
+    readonly positions: NanoPositions,
   ) {}
 
-  static async load(spec: ModelSpec, config: AsrConfig, opts: { audioRows?: NanoAudioRows } = {}): Promise<NanoModel> {
+  static async load(spec: ModelSpec, config: AsrConfig, opts: { audioRows?: NanoAudioRows; positions?: NanoPositions } = {}): Promise<NanoModel> {
     const t0 = performance.now();
     const n = spec.nano;
     if (!n || !spec.frontEnd) throw new Error(`${spec.kind} needs its nano spec and front-end`);
     const frontEnd = createFrontEnd(spec.frontEnd);
     const tokenizer = await loadTokenizer(n.tokenizerDir);
     const audioRows = opts.audioRows ?? n.audioRows;
+    const positions = opts.positions ?? n.positions;
     const sel = await selectSession(
       config,
       spec.variants,
@@ -147,21 +151,22 @@ export class NanoModel {
           kind: spec.kind,
           options: spec.options,
           version: spec.metadata.url ?? spec.metadata.comment ?? spec.kind,
-          decoder: `LLM greedy (stop <|endoftext|>/<|im_end|>, ≤ ${info.maxTotalLen} positions, repetition guard; audio rows: ${audioRows}; LLM steps batched across utterances, ${info.cacheType} cache)`,
+          decoder: `LLM greedy (stop <|endoftext|>/<|im_end|>, ≤ ${info.maxTotalLen} positions, repetition guard; audio rows: ${audioRows}; positions: ${positions}; LLM steps batched across utterances, ${info.cacheType} cache)`,
           file: variant.file,
           provider,
           precision: variant.precision,
           loadMs: 0,
           calibration: [],
           ...(sessions.notes.length ? { weights: sessions.notes.join('; ') } : {}),
-        }, audioRows);
+        }, audioRows, positions);
       },
       (m) => m.calibrate(),
       (variant, provider) => openParts(variant, provider, config),
     );
     const r = sel.model.report;
     r.calibration = sel.calibration;
-    r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: audioRows === 'all' ? '' : 'lfr-rows', precision: r.precision }).id;
+    const tag = [audioRows === 'all' ? '' : 'lfr-rows', positions === 'sherpa' ? '' : 'contiguous'].filter(Boolean).join('+');
+    r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: tag, precision: r.precision }).id;
     r.loadMs = Math.round(performance.now() - t0);
     return sel.model;
   }
@@ -317,6 +322,9 @@ export class NanoModel {
     this.stats.batches++;
     const P = Math.max(...active.map((i) => lens[i]!));
     const pad = new Map<number, number>(active.map((i) => [i, P - lens[i]!]));
+    // sherpa-onnx's positions: the row after each prompt stays empty and masked (see NanoPositions)
+    const gap = this.positions === 'sherpa' ? 1 : 0;
+    const hole = new Map<number, number>(active.map((i) => [i, gap ? P : -1]));
     let keys: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
     let values: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
     // the caches of `to` (a list of sequences) from those of `from` plus extra single-sequence caches
@@ -347,7 +355,7 @@ export class NanoModel {
       for (let t = pad.get(i)!; t < P; t++) mask0[r * M + t] = 1n;
     });
     let logits = await this.step(x, P, mask0, active.length, 0, keys, values, active.map((i) => pad.get(i)!));
-    let pos = P; // the row the next tokens are written at
+    let pos = P + gap; // the row the next tokens are written at
     /** records `tok` for sequence i; true when it goes on decoding */
     const decide = (i: number, tok: number): boolean => {
       const res = results[i]!;
@@ -388,16 +396,17 @@ export class NanoModel {
       // joiners, prefilled one by one right-aligned to the shared position
       const joined = new Map<number, { k: (Float32Array | Uint16Array)[]; v: (Float32Array | Uint16Array)[] }>();
       while (cont.length < maxBatch && waiting.length > 0 && pos < M) {
-        const w = waiting.findIndex((i) => lens[i]! <= pos && 2 * (M - pos) >= M - lens[i]!);
+        const w = waiting.findIndex((i) => lens[i]! + gap <= pos && 2 * (M - pos) >= M - lens[i]!);
         if (w < 0) break;
         const i = waiting.splice(w, 1)[0]!;
-        const start = pos - lens[i]!;
+        const start = pos - gap - lens[i]!;
         const k1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
         const v1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
         const m1 = new BigInt64Array(M);
-        for (let t = start; t < pos; t++) m1[t] = 1n;
+        for (let t = start; t < start + lens[i]!; t++) m1[t] = 1n;
         const lg = await this.step(prompts[i]!.embeds, lens[i]!, m1, 1, start, k1, v1, [start]);
         pad.set(i, start);
+        hole.set(i, gap ? pos - 1 : -1);
         this.stats.joins++;
         if (decide(i, argmaxFinite(lg.data, 0, vocabSize))) {
           cont.push(i);
@@ -411,7 +420,7 @@ export class NanoModel {
       const a = active.length;
       const m = new BigInt64Array(a * M);
       active.forEach((i, r) => {
-        for (let t = pad.get(i)!; t <= pos; t++) m[r * M + t] = 1n;
+        for (let t = pad.get(i)!; t <= pos; t++) if (t !== hole.get(i)) m[r * M + t] = 1n;
       });
       const e = await this.embed(next.map((t) => BigInt64Array.of(BigInt(t))), 1);
       logits = await this.step(e, 1, m, a, pos, keys, values, active.map((i) => pad.get(i)!));
@@ -499,6 +508,7 @@ export class NanoModel {
       const keys = Array.from({ length: L }, () => this.cacheBuffer(M * numKvHeads * headDim));
       const values = Array.from({ length: L }, () => this.cacheBuffer(M * numKvHeads * headDim));
       const mask = new BigInt64Array(M).fill(1n);
+      if (this.positions === 'sherpa' && res.ids.length > 0) mask[len0] = 0n; // the empty row after the prompt
       const { data } = await this.step(rows, S, mask, 1, 0, keys, values, [0]);
       const tok = argmaxFinite(data, 0, vocabSize);
       if (tok === ids.endOfText || tok === ids.imEnd) {
@@ -519,9 +529,10 @@ export class NanoModel {
         return res;
       }
       const e = await this.embed([BigInt64Array.of(BigInt(tok))], 1);
-      const grown = new Float32Array(rows.length + H);
+      const hole = this.positions === 'sherpa' && res.ids.length === 1 ? H : 0; // a zero row at len0 before the first generated token
+      const grown = new Float32Array(rows.length + hole + H);
       grown.set(rows);
-      grown.set(e, rows.length);
+      grown.set(e, rows.length + hole);
       rows = grown;
     }
   }

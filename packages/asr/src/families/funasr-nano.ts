@@ -29,6 +29,16 @@ export const NANO_MAX_NEW_TOKENS = 512;
 /** what sherpa-onnx configures (features.h default high_freq −400: 7600 Hz at 16 kHz) */
 export const NANO_HIGH_FREQ = -400;
 
+/**
+ * Where the generated tokens go. sherpa-onnx (GenerateText) counts the prefill's token twice: after
+ * the prefill valid_len is context + 1, so the first decode step writes at row context + 1 and row
+ * `context` stays empty and masked — every generated token sits one position later than in a plain
+ * causal LM (RoPE sees a distance one larger between prompt and answer). 'sherpa' (default) does
+ * the same, for sherpa-onnx's results; 'contiguous' writes them right after the prompt (FunASR's
+ * own decoding). Position-blind graphs give the same either way; the budget is the same.
+ */
+export type NanoPositions = 'sherpa' | 'contiguous';
+
 /** How many encoder rows go into the prompt: all (sherpa-onnx) or FunASR's use_low_frame_rate ≈ T/8. */
 export type NanoAudioRows = 'all' | 'low-frame-rate';
 
