@@ -40,6 +40,8 @@ export const asrConfigSchema = z.object({
   whisperTimestamps: z.boolean().default(false),
   /** Whisper: transcribe, or translate into English (multilingual models) */
   whisperTask: z.enum(['transcribe', 'translate']).default('transcribe'),
+  /** Whisper: decoder steps of a batch's sequences in one call (on), one sequence at a time (off), or the faster of the two on a calibration batch at load (auto) */
+  whisperBatch: z.enum(['auto', 'on', 'off']).default('auto'),
   /**
    * Parakeet TDT: `batched` runs the joiner and decoder steps of a batch's utterances in one call each;
    * `sequential` searches each utterance on its own, as sherpa-onnx does (the encoder still runs once per batch)
@@ -86,6 +88,7 @@ export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides
     beamWidth: num(env.VOXFLEET_BEAM_WIDTH),
     whisperTimestamps: env.VOXFLEET_WHISPER_TIMESTAMPS ? ['1', 'on', 'true', 'yes'].includes(env.VOXFLEET_WHISPER_TIMESTAMPS.toLowerCase()) : undefined,
     whisperTask: env.VOXFLEET_WHISPER_TASK || undefined,
+    whisperBatch: env.VOXFLEET_WHISPER_BATCH || undefined,
     tdtSearch: env.VOXFLEET_TDT_SEARCH || undefined,
     ...overrides,
   });

@@ -68,7 +68,7 @@ describe('Whisper (transformers.js / optimum layout) on the exact-signature grap
       const durs = clips.map((c) => c.length / 16000);
       for (const language of [null, 'de'] as const) {
         const opts = clips.map(() => ({ language, itn: null }));
-        const batched = await m.runBatch(feats(), opts, durs);
+        const batched = await m.runBatch(feats(), opts, durs, { batched: true });
         const single = await m.runBatch(feats(), opts, durs, { batched: false });
         const recompute = await m.runBatch(feats(), opts, durs, { kvCache: false });
         expect(batched.map((t) => t.sherpa)).toEqual(single.map((t) => t.sherpa));

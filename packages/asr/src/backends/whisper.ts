@@ -104,7 +104,7 @@ function gatherAxis1(data: Float32Array, dims: readonly number[], rows: readonly
 export interface WhisperRunOptions {
   /** false: recompute every step without the caches (tests) */
   kvCache?: boolean;
-  /** false: one utterance per decoder call (tests: batched must equal this) */
+  /** true / false: the batch's sequences in one decoder call / one per call; absent: what load chose (VOXFLEET_WHISPER_BATCH) */
   batched?: boolean;
 }
 
@@ -169,16 +169,38 @@ export class WhisperModel {
     r.calibration = sel.calibration;
     const tag = `${config.whisperTimestamps ? '+ts' : ''}${config.whisperTask === 'translate' ? '+translate' : ''}`;
     r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: tag, precision: r.precision }).id;
+    await sel.model.chooseBatching();
     r.loadMs = Math.round(performance.now() - t0);
     return sel.model;
   }
 
-  /** Encoder frames (20 ms) for `numSamples` samples: the batcher's cost. */
-  frames(numSamples: number): number {
-    return Math.max(1, Math.ceil(Math.min(this.frontEnd.frames(numSamples), WHISPER_KEPT_FRAMES) / 2));
+  /** decoder steps of a batch's sequences in one call (else one sequence at a time) */
+  private batching = true;
+
+  /**
+   * VOXFLEET_WHISPER_BATCH: `auto` times the calibration batch (4 x 6 s, one padded length) decoded
+   * batched and one sequence at a time on the chosen provider and precision, and keeps the faster
+   * (both give the same tokens: parity-whisper.test.ts); `on` / `off` fix it.
+   */
+  private async chooseBatching(): Promise<void> {
+    const r = this.report;
+    const mode = this.config.whisperBatch;
+    let why: string;
+    if (mode === 'auto') {
+      const { feats, opts, durs } = this.calibrationBatch();
+      const batched = await fastestOf(() => this.runBatch(feats, opts, durs, { batched: true }), 1);
+      const single = await fastestOf(() => this.runBatch(feats, opts, durs, { batched: false }), 1);
+      this.batching = batched <= single;
+      why = `measured at load: batched ${batched.toFixed(0)} ms, one at a time ${single.toFixed(0)} ms on 4 x 6 s`;
+    } else {
+      this.batching = mode === 'on';
+      why = `VOXFLEET_WHISPER_BATCH=${mode}`;
+    }
+    const steps = this.batching ? `decoder steps batched at aligned positions, ${this.w.layout === 'optimum' ? 'one past length' : 'one offset'} per batch` : 'decoder steps one sequence at a time';
+    r.decoder = r.decoder.replace(/decoder steps batched at aligned positions, one (offset|past length) per batch/, `${steps} (${why})`);
   }
 
-  private async calibrate(): Promise<number> {
+  private calibrationBatch(): { feats: FrontEndFeatures[]; opts: JobOptions[]; durs: number[] } {
     let seed = 1;
     const audio = Array.from({ length: 4 }, () => {
       const s = new Float32Array(6 * 16000);
@@ -188,8 +210,17 @@ export class WhisperModel {
       }
       return s;
     });
-    const feats = audio.map((a) => this.frontEnd.compute(a));
-    return fastestOf(() => this.runBatch(feats, audio.map(() => ({ language: 'en', itn: null })), audio.map(() => 6)), 2);
+    return { feats: audio.map((a) => this.frontEnd.compute(a)), opts: audio.map(() => ({ language: 'en', itn: null })), durs: audio.map(() => 6) };
+  }
+
+  /** Encoder frames (20 ms) for `numSamples` samples: the batcher's cost. */
+  frames(numSamples: number): number {
+    return Math.max(1, Math.ceil(Math.min(this.frontEnd.frames(numSamples), WHISPER_KEPT_FRAMES) / 2));
+  }
+
+  private async calibrate(): Promise<number> {
+    const { feats, opts, durs } = this.calibrationBatch();
+    return fastestOf(() => this.runBatch(feats, opts, durs), 2);
   }
 
   async transcribe(audio: Float32Array[], options: JobOptions[] = []): Promise<{ transcripts: Transcript[]; timing: BatchTiming }> {
@@ -237,7 +268,8 @@ export class WhisperModel {
       groups.set(padded, g);
     });
     for (const [padded, members] of groups) {
-      const lanes = run.batched === false ? members.map((m) => [m]) : [members];
+      const oneByOne = run.batched === false || (run.batched === undefined && !this.batching);
+      const lanes = oneByOne ? members.map((m) => [m]) : [members];
       for (const lane of lanes) {
         const langs = lane.map((i) => this.languageToken(options[i]!.language));
         const searches =
