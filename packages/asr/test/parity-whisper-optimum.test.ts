@@ -60,6 +60,10 @@ describe('Whisper (transformers.js / optimum layout) on the exact-signature grap
     expect(spec.frontEnd).toMatchObject({ kind: 'whisper', maxFrames: 3000, framing: 'transformers' });
   });
 
+  it('refuses segment timestamps, which it does not implement for this layout', async () => {
+    await expect(model({ whisperTimestamps: true })).rejects.toThrow(/segment timestamps .* sherpa-onnx's Whisper export only/);
+  });
+
   for (const precision of ['fp32', 'int8'] as const) {
     it(`${precision}: batched == one at a time == recompute without cache, languages detected and forced`, async () => {
       const m = await model({ precision });

@@ -138,6 +138,9 @@ export class WhisperModel {
     const t0 = performance.now();
     const w = spec.whisper;
     if (!w || !spec.frontEnd || !spec.tokensFile) throw new Error(`${spec.kind} needs its whisper spec, a front-end and tokens`);
+    if (w.layout === 'optimum' && config.whisperTimestamps) {
+      throw new Error(`${spec.dir}: segment timestamps (VOXFLEET_WHISPER_TIMESTAMPS) are implemented for sherpa-onnx's Whisper export only, not for a transformers.js folder`);
+    }
     const frontEnd = createFrontEnd(spec.frontEnd);
     const table: WhisperVocabulary =
       w.layout === 'optimum' ? byteLevelVocabulary(JSON.parse(await readFile(spec.tokensFile, 'utf8')) as Parameters<typeof byteLevelVocabulary>[0]) : await SymbolTable.read(spec.tokensFile, { base64: true });
