@@ -130,18 +130,6 @@ def augment(x: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray], str
     p = lambda q: rng.random() < q * strength  # noqa: E731
     done: dict = {}
     effects: list[str] = []
-    if p(0.5):
-        f = float(rng.choice([0.9, 0.95, 1.05, 1.1]))
-        effects += ["speed", f"{f}"]
-        done["speed_factor"] = f
-    if p(0.3):
-        f = round(float(rng.uniform(0.85, 1.15)), 3)
-        effects += ["tempo", "-s", f"{f}"]
-        done["tempo"] = f
-    if p(0.3):
-        c = int(rng.integers(-300, 301))
-        effects += ["pitch", str(c)]
-        done["pitch_cents"] = c
     if p(0.4):
         hp = int(rng.integers(50, 300))
         effects += ["highpass", str(hp)]
@@ -154,6 +142,19 @@ def augment(x: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray], str
         fc, g = int(rng.integers(200, 5000)), round(float(rng.uniform(-10, 10)), 1)
         effects += ["equalizer", str(fc), "1.0q", str(g)]
         done["eq"] = [fc, g]
+    # filters first (at 16 kHz), then the changes of speed, which change the rate
+    if p(0.5):
+        f = float(rng.choice([0.9, 0.95, 1.05, 1.1]))
+        effects += ["speed", f"{f}"]
+        done["speed_factor"] = f
+    if p(0.3):
+        f = round(float(rng.uniform(0.85, 1.15)), 3)
+        effects += ["tempo", "-s", f"{f}"]
+        done["tempo"] = f
+    if p(0.3):
+        c = int(rng.integers(-300, 301))
+        effects += ["pitch", str(c)]
+        done["pitch_cents"] = c
     if effects:
         effects += ["rate", str(SR)]  # speed changes the rate: back to 16 kHz
         x = _sox(x, effects)

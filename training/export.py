@@ -71,7 +71,10 @@ def main() -> None:
         "training_step": str(ck["state"]["step"]),
     }
     gpu = bool(ck["state"].get("gpu_run"))
-    if averaged:  # training's held-out CER belongs to single checkpoints, not to their average
+    interpolated = ck["state"].get("interpolated")
+    if interpolated:  # training/interpolate.py: neither checkpoint's evaluation belongs to the mix
+        meta["interpolated"] = f"{interpolated['weight']} x step {ck['state']['step']} + rest x step {interpolated['base_step']}"
+    elif averaged:  # training's held-out CER belongs to single checkpoints, not to their average
         meta["averaged_steps"] = ",".join(str(s) for s in averaged)
     elif gpu:  # gpu_run.py scores on its own monitoring set, not on the test set
         meta["monitor_cer"] = f"{ck['state']['best_cer']:.4f}"

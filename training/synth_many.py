@@ -130,10 +130,12 @@ def real_shard(out_dir: str, shared: str, copies: int) -> str:
             if text is None:
                 continue
             nrng = np.random.default_rng(7_000_000 + k * 1000 + j)
-            if k == 0:
-                y, warp, done = x, 1.0, {}
-            else:
-                y, warp, done = augment.augment(x, nrng, pool, strength=0.8)
+            y, warp, done = x, 1.0, {}
+            if k > 0:
+                try:
+                    y, warp, done = augment.augment(x, nrng, pool, strength=0.8)
+                except Exception as e:  # an effect failing on one clip: keep it clean this time
+                    print(f"augment failed for {file} copy {k}: {e}", file=sys.stderr, flush=True)
             feats.append(fbank(y, warp).astype(np.float16))
             labels.append(np.asarray(textgen.encode(text), np.int16))
             metas.append({"file": file, "copy": k, "text": text, **done})
