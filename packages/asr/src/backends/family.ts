@@ -32,7 +32,7 @@ import {
 import { createFrontEnd, type FrontEndFeatures, type SpecFrontEnd } from '../frontend/spec.js';
 import { fileDigest, modelIdentity } from '../identity.js';
 import type { ModelSpec } from '../registry.js';
-import { fastestOf, selectSession } from './select.js';
+import { fastestOf, selectSession, calibrationAudio } from './select.js';
 import { weightsNote } from '../session.js';
 
 /** Per-job options a model may take. */
@@ -111,15 +111,7 @@ export class FamilyModel {
 
   /** Fastest of 5 runs of 4 × 6 s of synthetic audio (its front-end computed once). */
   private async calibrate(): Promise<number> {
-    let seed = 1;
-    const audio = Array.from({ length: 4 }, () => {
-      const s = new Float32Array(6 * 16000);
-      for (let i = 0; i < s.length; i++) {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        s[i] = (seed / 0x7fffffff - 0.5) * 0.1;
-      }
-      return s;
-    });
+    const audio = calibrationAudio(4, 6);
     const feats = audio.map((a) => this.frontEnd.compute(a));
     return fastestOf(() => this.runBatch(feats, feats.map(() => NO_OPTIONS), audio.map(() => 6)));
   }

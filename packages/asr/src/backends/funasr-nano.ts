@@ -48,7 +48,7 @@ import { fileDigest, modelIdentity } from '../identity.js';
 import type { ModelSpec } from '../registry.js';
 import { openSession, weightsNote, type ModelVariant } from '../session.js';
 import { UnsupportedOptionError, type JobOptions } from './family.js';
-import { fastestOf, selectSession } from './select.js';
+import { fastestOf, selectSession, calibrationAudio } from './select.js';
 
 interface Sessions {
   encoder: ort.InferenceSession;
@@ -177,15 +177,7 @@ export class NanoModel {
   }
 
   private async calibrate(): Promise<number> {
-    let seed = 1;
-    const audio = Array.from({ length: 2 }, () => {
-      const s = new Float32Array(3 * 16000);
-      for (let i = 0; i < s.length; i++) {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        s[i] = (seed / 0x7fffffff - 0.5) * 0.1;
-      }
-      return s;
-    });
+    const audio = calibrationAudio(2, 3);
     return fastestOf(() => this.transcribe(audio, []), 2);
   }
 

@@ -36,6 +36,22 @@ export function wantedVariants(config: Pick<AsrConfig, 'precision' | 'modelPath'
   return wanted;
 }
 
+/**
+ * `count` clips of `seconds` s of quiet seeded noise, the same on every call: the input a backend's
+ * calibration times (what it sounds like does not matter, only its length and that it is fixed).
+ */
+export function calibrationAudio(count: number, seconds: number): Float32Array[] {
+  let seed = 1;
+  return Array.from({ length: count }, () => {
+    const s = new Float32Array(seconds * 16000);
+    for (let i = 0; i < s.length; i++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      s[i] = (seed / 0x7fffffff - 0.5) * 0.1;
+    }
+    return s;
+  });
+}
+
 /** Fastest of `runs` timed calls after one warm-up (the minimum is the least disturbed by other load). */
 export async function fastestOf(run: () => Promise<unknown>, runs = 5): Promise<number> {
   await run();

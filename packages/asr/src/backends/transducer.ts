@@ -35,7 +35,7 @@ import { relaxInputDims } from '../onnx-dims.js';
 import type { ModelSpec, TransducerSpec } from '../registry.js';
 import { openSession, weightsNote, type ModelVariant } from '../session.js';
 import type { JobOptions } from './family.js';
-import { fastestOf, selectSession } from './select.js';
+import { fastestOf, selectSession, calibrationAudio } from './select.js';
 
 interface Sessions {
   encoder: ort.InferenceSession;
@@ -206,15 +206,7 @@ export class TransducerModel {
 
   /** Fastest of 5 runs of 4 × 6 s of synthetic audio (its front-end computed once). */
   private async calibrate(): Promise<number> {
-    let seed = 1;
-    const audio = Array.from({ length: 4 }, () => {
-      const s = new Float32Array(6 * 16000);
-      for (let i = 0; i < s.length; i++) {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        s[i] = (seed / 0x7fffffff - 0.5) * 0.1;
-      }
-      return s;
-    });
+    const audio = calibrationAudio(4, 6);
     const feats = audio.map((a) => this.frontEnd.compute(a));
     return fastestOf(() => this.runBatch(feats, audio.map(() => 6)));
   }

@@ -50,7 +50,7 @@ import type { ModelSpec } from '../registry.js';
 import type { WhisperSpec } from '../whisper-registry.js';
 import { openSession, weightsNote, type ModelVariant } from '../session.js';
 import { UnsupportedOptionError, type JobOptions } from './family.js';
-import { fastestOf, selectSession } from './select.js';
+import { fastestOf, selectSession, calibrationAudio } from './select.js';
 
 /** sherpa-onnx's limits (offline-recognizer-whisper-impl.h DecodeStream). */
 export const WHISPER_MAX_FRAMES = 3000;
@@ -204,15 +204,7 @@ export class WhisperModel {
   }
 
   private calibrationBatch(): { feats: FrontEndFeatures[]; opts: JobOptions[]; durs: number[] } {
-    let seed = 1;
-    const audio = Array.from({ length: 4 }, () => {
-      const s = new Float32Array(6 * 16000);
-      for (let i = 0; i < s.length; i++) {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        s[i] = (seed / 0x7fffffff - 0.5) * 0.1;
-      }
-      return s;
-    });
+    const audio = calibrationAudio(4, 6);
     return { feats: audio.map((a) => this.frontEnd.compute(a)), opts: audio.map(() => ({ language: 'en', itn: null })), durs: audio.map(() => 6) };
   }
 
