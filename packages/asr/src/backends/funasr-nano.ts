@@ -103,6 +103,42 @@ export interface NanoGenerated {
   stop: NanoStop;
 }
 
+/**
+ * The rules every generated token meets, in the cached and the recomputing decoder alike: either stop token ends the
+ * sequence, the repetition guard cuts it, and it ends at `maxNew` new tokens or when its own positions (`promptLen` +
+ * generated, sherpa-onnx's valid_len) reach `maxTotal`. Records `tok` in `res`; false when the sequence ends here.
+ */
+function acceptToken(
+  res: NanoGenerated,
+  tok: number,
+  stops: { endOfText: number; imEnd: number },
+  guard: RepetitionGuard | null,
+  promptLen: number,
+  maxNew: number,
+  maxTotal: number,
+): boolean {
+  if (tok === stops.endOfText || tok === stops.imEnd) {
+    res.stop = tok === stops.endOfText ? 'eos' : 'im_end';
+    return false;
+  }
+  res.ids.push(tok);
+  if (guard) {
+    const cut = repetitionCutOf(res.ids, guard);
+    if (cut >= 0) {
+      res.ids.length = cut;
+      res.stop = 'repetition';
+      return false;
+    }
+  }
+  const own = promptLen + res.ids.length;
+  if (res.ids.length >= maxNew || own >= maxTotal) {
+    res.stop = own >= maxTotal ? 'budget' : 'max_new_tokens';
+    return false;
+  }
+  return true;
+}
+
+
 /** Sequences an LLM call decodes together at most (the rest join as others finish). */
 export const NANO_LLM_BATCH = 16;
 
@@ -351,24 +387,7 @@ export class NanoModel {
     /** records `tok` for sequence i; true when it goes on decoding */
     const decide = (i: number, tok: number): boolean => {
       const res = results[i]!;
-      if (tok === ids.endOfText || tok === ids.imEnd) {
-        res.stop = tok === ids.endOfText ? 'eos' : 'im_end';
-        return false;
-      }
-      res.ids.push(tok);
-      if (guard) {
-        const cut = repetitionCutOf(res.ids, guard);
-        if (cut >= 0) {
-          res.ids.length = cut;
-          res.stop = 'repetition';
-          return false;
-        }
-      }
-      const own = lens[i]! + res.ids.length; // sherpa-onnx's valid_len for the next step
-      if (res.ids.length >= prompts[i]!.fitted.maxNewTokens || own >= M) {
-        res.stop = own >= M ? 'budget' : 'max_new_tokens';
-        return false;
-      }
+      if (!acceptToken(res, tok, ids, guard, lens[i]!, prompts[i]!.fitted.maxNewTokens, M)) return false;
       if (pos >= M) {
         res.stop = 'cache_full';
         return false;
@@ -503,23 +522,7 @@ export class NanoModel {
       if (this.positions === 'sherpa' && res.ids.length > 0) mask[len0] = 0n; // the empty row after the prompt
       const { data } = await this.step(rows, S, mask, 1, 0, keys, values, [0]);
       const tok = argmaxFinite(data, 0, vocabSize);
-      if (tok === ids.endOfText || tok === ids.imEnd) {
-        res.stop = tok === ids.endOfText ? 'eos' : 'im_end';
-        return res;
-      }
-      res.ids.push(tok);
-      if (guard) {
-        const cut = repetitionCutOf(res.ids, guard);
-        if (cut >= 0) {
-          res.ids.length = cut;
-          res.stop = 'repetition';
-          return res;
-        }
-      }
-      if (res.ids.length >= p.fitted.maxNewTokens || len0 + res.ids.length >= M) {
-        res.stop = len0 + res.ids.length >= M ? 'budget' : 'max_new_tokens';
-        return res;
-      }
+      if (!acceptToken(res, tok, ids, guard, len0, p.fitted.maxNewTokens, M)) return res;
       const e = await this.embed([BigInt64Array.of(BigInt(tok))], 1);
       const hole = this.positions === 'sherpa' && res.ids.length === 1 ? H : 0; // a zero row at len0 before the first generated token
       const grown = new Float32Array(rows.length + hole + H);
