@@ -18,12 +18,11 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { loadTokenizer } from '@voxfleet/tokenizer';
 import type { AsrConfig, Precision } from './config.js';
-import { ModelMetadataError } from './families/meta.js';
 import { nanoFrontEndSpec, nanoModelInfo, type NanoAudioRows, type NanoModelInfo, type NanoPositions } from './families/funasr-nano.js';
 import { parseFrontEndSpec } from './frontend/spec.js';
 import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { readOnnxInfo, type OnnxInfo, type TensorSignature } from './onnx-metadata.js';
-import { ModelSpecError, type ModelSpec } from './registry.js';
+import { ModelSpecError, specMetadata, type ModelSpec } from './registry.js';
 import type { ModelVariant } from './session.js';
 
 export interface NanoSpec {
@@ -138,13 +137,7 @@ export async function loadNanoSpec(config: Pick<AsrConfig, 'modelPath' | 'modelN
     const emb = await infoOf(p.embedding, 'embedding');
     const llm = await infoOf(p.llm, 'llm');
     checkGraphs(p, enc, emb, llm);
-    let info: NanoModelInfo;
-    try {
-      info = nanoModelInfo(enc.metadata, llm.metadata, { type: llm.inputs[3]!.type, dims: llm.inputs[3]!.dims });
-    } catch (err) {
-      if (err instanceof ModelMetadataError) throw new ModelSpecError(p.llm, `metadata: ${err.message}`);
-      throw err;
-    }
+    const info: NanoModelInfo = specMetadata(p.llm, () => nanoModelInfo(enc.metadata, llm.metadata, { type: llm.inputs[3]!.type, dims: llm.inputs[3]!.dims }));
     const layers = (llm.inputs.length - 3) / 2;
     if (info.numLayers !== layers) throw new ModelSpecError(p.llm, `metadata num_layers ${info.numLayers} but the graph has ${layers} cache pairs`);
     const vocab = llm.outputs[0]!.dims[2];

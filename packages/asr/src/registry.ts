@@ -102,6 +102,16 @@ export class ModelSpecError extends Error {
   }
 }
 
+/** `read()`, with a metadata error reported as a spec error of `file` ("metadata: …"); other errors as they are. */
+export function specMetadata<T>(file: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ModelMetadataError) throw new ModelSpecError(file, `metadata: ${err.message}`);
+    throw err;
+  }
+}
+
 interface Expect {
   name: string;
   type: string;
@@ -366,13 +376,7 @@ async function loadTransducerSpec(config: Pick<AsrConfig, 'modelPath' | 'modelNa
   }
   const primary = variants.find((v) => v.precision === 'fp32') ?? variants[0]!;
   const p = infos.get(primary)!;
-  let info: NemoTransducerModelInfo;
-  try {
-    info = nemoTransducerModelInfo(p.encoder.metadata);
-  } catch (err) {
-    if (err instanceof ModelMetadataError) throw new ModelSpecError(primary.file, `metadata: ${err.message}`);
-    throw err;
-  }
+  const info: NemoTransducerModelInfo = specMetadata(primary.file, () => nemoTransducerModelInfo(p.encoder.metadata));
   const width = p.joiner.outputs[0]!.dims[3];
   if (!info.tdt) {
     throw new ModelSpecError(primary.file, `a NeMo RNN-T transducer without TDT durations (its url "${p.encoder.metadata.url ?? ''}" does not name tdt): only TDT transducers are served`);

@@ -16,7 +16,7 @@ import { optimumWhisperInfo, whisperModelInfo, type WhisperModelInfo, type Whisp
 import { parseFrontEndSpec } from './frontend/spec.js';
 import { modelDirectory, readManifest, servedName } from './manifest.js';
 import { readOnnxInfo, type OnnxInfo, type TensorSignature } from './onnx-metadata.js';
-import { ModelSpecError, type ModelSpec } from './registry.js';
+import { ModelSpecError, specMetadata, type ModelSpec } from './registry.js';
 import { precisionOfFile, type ModelVariant } from './session.js';
 
 export interface WhisperSpec {
@@ -114,13 +114,7 @@ export async function loadWhisperSpec(config: Pick<AsrConfig, 'modelPath' | 'mod
   const exportName = [...exportNames][0]!;
   const primary = variants.find((v) => v.precision === 'fp32') ?? variants[0]!;
   const p = infos.get(primary)!;
-  let info: WhisperModelInfo;
-  try {
-    info = whisperModelInfo(p.encoder.metadata);
-  } catch (err) {
-    if (err instanceof ModelMetadataError) throw new ModelSpecError(primary.file, `metadata: ${err.message}`);
-    throw err;
-  }
+  const info: WhisperModelInfo = specMetadata(primary.file, () => whisperModelInfo(p.encoder.metadata));
   const bins = p.encoder.inputs[0]!.dims[1];
   if (typeof bins === 'number' && bins !== info.nMels) throw new ModelSpecError(primary.file, `its mel input takes ${bins} bins but metadata n_mels says ${info.nMels}`);
   const vocab = p.decoder.outputs[0]!.dims[2];
