@@ -26,6 +26,27 @@ export const redisConfigSchema = z.object({
   keyPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/),
   /** a gateway's own Redis call (and a queue call behind an HTTP request) fails after this long instead of waiting for Redis */
   commandTimeoutMs: int(50, 60_000),
+  /**
+   * Redis Sentinel (null: connect to `url` directly). With it, every connection asks the sentinels
+   * for the current primary of `name`; `url` then supplies only the data nodes' credentials, db and TLS.
+   */
+  sentinel: z
+    .object({
+      nodes: z.array(z.object({ host: z.string().min(1), port: int(1, 65535) })).min(1),
+      /** the master name the sentinels monitor (`sentinel monitor <name> …`) */
+      name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'master names use letters, digits, ".", "_" and "-"'),
+      /** the sentinels' own password (`requirepass` in sentinel.conf), empty for none */
+      password: z.string(),
+    })
+    .nullable(),
+  /**
+   * Replicas that must have a submission's writes before the gateway acknowledges it (202/200; Redis
+   * `WAIT`): replication is asynchronous, so without it a job acknowledged just before the primary dies
+   * can be missing on the promoted replica. 0 = acknowledge without waiting.
+   */
+  ackReplicas: int(0, 16),
+  /** how long the gateway waits for those replicas before it answers 503 instead */
+  ackTimeoutMs: int(10, 60_000),
 });
 
 export const storageConfigSchema = z.object({
@@ -219,11 +240,7 @@ function absolute(p: string): string {
 export function commonConfigFromEnv(env: Env = process.env): CommonConfig {
   const varDir = absolute(get(env, 'VOXFLEET_VAR_DIR') ?? 'var');
   return {
-    redis: parse(redisConfigSchema, 'redis', {
-      url: get(env, 'VOXFLEET_REDIS_URL') ?? `redis://127.0.0.1:${DEFAULT_REDIS_PORT}`,
-      keyPrefix: get(env, 'VOXFLEET_REDIS_PREFIX') ?? 'voxfleet',
-      commandTimeoutMs: get(env, 'VOXFLEET_REDIS_TIMEOUT_MS') ?? 2000,
-    }),
+    redis: redisConfigFromEnv(env),
     storage: parse(storageConfigSchema, 'storage', {
       varDir,
       blobDir: get(env, 'VOXFLEET_BLOB_DIR') ? absolute(get(env, 'VOXFLEET_BLOB_DIR')!) : resolve(varDir, 'blobs'),
@@ -237,6 +254,46 @@ export function commonConfigFromEnv(env: Env = process.env): CommonConfig {
       backoffMs: get(env, 'VOXFLEET_JOB_BACKOFF_MS') ?? 2000,
     }),
   };
+}
+
+/**
+ * VOXFLEET_REDIS_URL, VOXFLEET_REDIS_PREFIX, VOXFLEET_REDIS_TIMEOUT_MS; Sentinel: VOXFLEET_REDIS_SENTINELS
+ * (`host:port,host:port`, port 26379 when left out), VOXFLEET_REDIS_SENTINEL_NAME, VOXFLEET_REDIS_SENTINEL_PASSWORD;
+ * VOXFLEET_REDIS_ACK_REPLICAS (default 1 with Sentinel, else 0), VOXFLEET_REDIS_ACK_TIMEOUT_MS.
+ */
+export function redisConfigFromEnv(env: Env = process.env): RedisConfig {
+  const nodes = sentinelNodes(get(env, 'VOXFLEET_REDIS_SENTINELS'));
+  const name = get(env, 'VOXFLEET_REDIS_SENTINEL_NAME');
+  const password = get(env, 'VOXFLEET_REDIS_SENTINEL_PASSWORD');
+  if (!nodes && (name !== undefined || password !== undefined)) {
+    throw new ConfigError('VOXFLEET_REDIS_SENTINEL_NAME / VOXFLEET_REDIS_SENTINEL_PASSWORD are set but VOXFLEET_REDIS_SENTINELS is not: list the sentinels (host:port,host:port)');
+  }
+  if (nodes && name === undefined) throw new ConfigError('VOXFLEET_REDIS_SENTINELS is set: VOXFLEET_REDIS_SENTINEL_NAME must name the master the sentinels monitor');
+  const redis = parse(redisConfigSchema, 'redis', {
+    url: get(env, 'VOXFLEET_REDIS_URL') ?? `redis://127.0.0.1:${DEFAULT_REDIS_PORT}`,
+    keyPrefix: get(env, 'VOXFLEET_REDIS_PREFIX') ?? 'voxfleet',
+    commandTimeoutMs: get(env, 'VOXFLEET_REDIS_TIMEOUT_MS') ?? 2000,
+    sentinel: nodes ? { nodes, name, password: password ?? '' } : null,
+    ackReplicas: get(env, 'VOXFLEET_REDIS_ACK_REPLICAS') ?? (nodes ? 1 : 0),
+    ackTimeoutMs: get(env, 'VOXFLEET_REDIS_ACK_TIMEOUT_MS') ?? 1000,
+  });
+  // The wait runs on a connection whose every command fails after commandTimeoutMs: it must answer before that.
+  if (redis.ackReplicas > 0 && redis.ackTimeoutMs >= redis.commandTimeoutMs) {
+    throw new ConfigError(`VOXFLEET_REDIS_ACK_TIMEOUT_MS (${redis.ackTimeoutMs}) must be below VOXFLEET_REDIS_TIMEOUT_MS (${redis.commandTimeoutMs})`);
+  }
+  return redis;
+}
+
+/** `host:port,host:port` (IPv6 as `[::1]:26379`; port 26379 when left out) → addresses; undefined when unset. */
+function sentinelNodes(list: string | undefined): { host: string; port: number }[] | undefined {
+  if (list === undefined) return undefined;
+  return list.split(',').map((raw) => {
+    const item = raw.trim();
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]/@]+))(?::(\d{1,5}))?$/.exec(item);
+    const port = m?.[3] === undefined ? 26379 : Number(m[3]);
+    if (!m || port < 1 || port > 65535) throw new ConfigError(`VOXFLEET_REDIS_SENTINELS: "${item}" is not host:port (e.g. 10.0.0.5:26379,[::1]:26380)`);
+    return { host: m[1] ?? m[2]!, port };
+  });
 }
 
 export function isLoopback(host: string): boolean {
