@@ -49,9 +49,32 @@ export const redisConfigSchema = z.object({
   ackTimeoutMs: int(10, 60_000),
 });
 
+/** The S3-compatible bucket blobs live in with VOXFLEET_BLOB_STORE=s3 (hosts that share no disk). */
+export const s3ConfigSchema = z
+  .object({
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'VOXFLEET_S3_BUCKET must name a bucket (3-63 lower-case letters, digits, "." and "-")'),
+    /** object keys are `<prefix><xx>/<uuid>` */
+    prefix: z.string().regex(/^$|^[A-Za-z0-9._\/-]*\/$/, 'VOXFLEET_S3_PREFIX must be empty or end with "/" (letters, digits, ".", "_", "-", "/")'),
+    region: z.string().min(1),
+    /** an S3-compatible server; absent: AWS's endpoint for the region */
+    endpoint: z.string().regex(/^https?:\/\/[^\s/]+/, 'VOXFLEET_S3_ENDPOINT must be an http:// or https:// URL').optional(),
+    forcePathStyle: z.boolean(),
+    /** absent (both): the AWS SDK's default credential chain */
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    /** temporary local copies for decoders that seek (this host's own disk) */
+    tmpDir: z.string(),
+  })
+  .refine((s) => (s.accessKeyId === undefined) === (s.secretAccessKey === undefined), {
+    message: 'set both VOXFLEET_S3_ACCESS_KEY_ID and VOXFLEET_S3_SECRET_ACCESS_KEY, or neither (the AWS default credential chain)',
+  });
+
 export const storageConfigSchema = z.object({
   varDir: z.string(),
+  /** where blobs live: a directory (`local`, shared by the processes of one host or a shared volume) or an S3 bucket */
+  blobStore: z.enum(['local', 's3'], 'VOXFLEET_BLOB_STORE must be local or s3'),
   blobDir: z.string(),
+  s3: s3ConfigSchema.nullable(),
   /** jobs, results and blobs older than this are deleted */
   retentionSec: int(60),
   /** how long a transcript stays in the result cache */
@@ -183,6 +206,7 @@ export const stackConfigSchema = z.object({
 
 export type RedisConfig = z.infer<typeof redisConfigSchema>;
 export type StorageConfig = z.infer<typeof storageConfigSchema>;
+export type S3Config = z.infer<typeof s3ConfigSchema>;
 export type QueueConfig = z.infer<typeof queueConfigSchema>;
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
@@ -243,7 +267,9 @@ export function commonConfigFromEnv(env: Env = process.env): CommonConfig {
     redis: redisConfigFromEnv(env),
     storage: parse(storageConfigSchema, 'storage', {
       varDir,
+      blobStore: get(env, 'VOXFLEET_BLOB_STORE')?.toLowerCase() ?? 'local',
       blobDir: get(env, 'VOXFLEET_BLOB_DIR') ? absolute(get(env, 'VOXFLEET_BLOB_DIR')!) : resolve(varDir, 'blobs'),
+      s3: get(env, 'VOXFLEET_BLOB_STORE')?.toLowerCase() === 's3' ? s3Settings(env, varDir) : null,
       retentionSec: get(env, 'VOXFLEET_RETENTION_SEC') ?? 7 * DAY,
       cacheTtlSec: get(env, 'VOXFLEET_CACHE_TTL_SEC') ?? DAY,
       cacheShared: bool(env, 'VOXFLEET_CACHE_SHARED', false),
@@ -294,6 +320,23 @@ function sentinelNodes(list: string | undefined): { host: string; port: number }
     if (!m || port < 1 || port > 65535) throw new ConfigError(`VOXFLEET_REDIS_SENTINELS: "${item}" is not host:port (e.g. 10.0.0.5:26379,[::1]:26380)`);
     return { host: m[1] ?? m[2]!, port };
   });
+}
+
+/** VOXFLEET_S3_* as given (validated by s3ConfigSchema); path-style addressing is the default with a custom endpoint. */
+function s3Settings(env: Env, varDir: string): Record<string, unknown> {
+  const endpoint = get(env, 'VOXFLEET_S3_ENDPOINT');
+  const accessKeyId = get(env, 'VOXFLEET_S3_ACCESS_KEY_ID');
+  const secretAccessKey = get(env, 'VOXFLEET_S3_SECRET_ACCESS_KEY');
+  return {
+    bucket: get(env, 'VOXFLEET_S3_BUCKET') ?? '',
+    prefix: get(env, 'VOXFLEET_S3_PREFIX') ?? 'blobs/',
+    region: get(env, 'VOXFLEET_S3_REGION') ?? get(env, 'AWS_REGION') ?? 'us-east-1',
+    ...(endpoint ? { endpoint } : {}),
+    forcePathStyle: bool(env, 'VOXFLEET_S3_FORCE_PATH_STYLE', endpoint !== undefined),
+    ...(accessKeyId ? { accessKeyId } : {}),
+    ...(secretAccessKey ? { secretAccessKey } : {}),
+    tmpDir: resolve(varDir, 'blob-tmp'),
+  };
 }
 
 export function isLoopback(host: string): boolean {
