@@ -315,7 +315,7 @@ function sentinelNodes(list: string | undefined): { host: string; port: number }
   if (list === undefined) return undefined;
   return list.split(',').map((raw) => {
     const item = raw.trim();
-    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]/@]+))(?::(\d{1,5}))?$/.exec(item);
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]/@]+))(?::(\d{1,5}))?$/.exec(item);
     const port = m?.[3] === undefined ? 26379 : Number(m[3]);
     if (!m || port < 1 || port > 65535) throw new ConfigError(`VOXFLEET_REDIS_SENTINELS: "${item}" is not host:port (e.g. 10.0.0.5:26379,[::1]:26380)`);
     return { host: m[1] ?? m[2]!, port };

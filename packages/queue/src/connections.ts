@@ -25,6 +25,14 @@
  *
  * The offline queue is on until the first connect in every role, so commands
  * issued while a process starts wait for Redis as they always did.
+ *
+ * With Redis Sentinel configured (`cfg.sentinel`), every connection of every
+ * role asks the sentinels for the current primary on each (re)connect, so a
+ * failover looks like the outage above: the old primary's connections drop,
+ * the reconnects land on the promoted replica (ioredis checks the role it
+ * reaches and moves on from a replica). This function is the only place that
+ * opens a connection to the fleet's Redis; BullMQ's own extra connections are
+ * `duplicate()`s of ours, so they inherit all of this.
  */
 import { Worker, type Processor, type WorkerOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -36,18 +44,65 @@ export type RedisRole = 'bullmq' | 'producer' | 'client';
 /** Reconnect delay after the n-th failed attempt: 100 ms, 200 ms, … at most 1 s. */
 const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 1000);
 
+/**
+ * Sentinel options: the sentinels and the master name, with the data nodes' credentials, db and TLS
+ * taken from `cfg.url` (its host and port are not used: the sentinels name the primary).
+ */
+function sentinelOptions(cfg: RedisConfig): RedisOptions {
+  const s = cfg.sentinel!;
+  const url = new URL(cfg.url);
+  const db = url.pathname.replace(/^\//, '');
+  return {
+    sentinels: s.nodes.map((n) => ({ host: n.host, port: n.port })),
+    name: s.name,
+    role: 'master',
+    ...(s.password ? { sentinelPassword: s.password } : {}),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(/^\d+$/.test(db) ? { db: Number(db) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    // A sentinel that does not answer is skipped for the next one instead of holding up the (re)connect.
+    sentinelCommandTimeout: Math.max(500, Math.min(cfg.commandTimeoutMs, 2000)),
+    // Every sentinel unreachable: ask them all again soon (a failover takes seconds), never give up.
+    sentinelRetryStrategy: reconnectDelay,
+  };
+}
+
+/**
+ * A primary demoted while we stay connected (a manual failover, a partition healing) answers writes
+ * with READONLY: drop the connection so the next one asks the sentinels again. `resend`: the command
+ * did not run, so BullMQ's connections send it again to the new primary; a `client` call fails (503).
+ */
+const reconnectOnReadonly = (resend: boolean) => (err: Error): boolean | 1 | 2 => (err.message.startsWith('READONLY') ? (resend ? 2 : 1) : false);
+
 /** Redis client for one role (default `bullmq`: what BullMQ's blocking connections need). */
 export function createRedis(cfg: RedisConfig, name: string, opts: { lazyConnect?: boolean; role?: RedisRole } = {}): Redis {
   const role = opts.role ?? 'bullmq';
-  const base: RedisOptions = { connectionName: `voxfleet-${name}`, lazyConnect: opts.lazyConnect ?? false, retryStrategy: reconnectDelay };
+  const base: RedisOptions = {
+    connectionName: `voxfleet-${name}`,
+    lazyConnect: opts.lazyConnect ?? false,
+    retryStrategy: reconnectDelay,
+    // Only behind sentinels: a plain URL that names a replica is a configuration error, not a failover to follow.
+    ...(cfg.sentinel ? { reconnectOnError: reconnectOnReadonly(role !== 'client') } : {}),
+  };
   const byRole: Record<RedisRole, RedisOptions> = {
     bullmq: { maxRetriesPerRequest: null },
     producer: { maxRetriesPerRequest: null },
     client: { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, commandTimeout: cfg.commandTimeoutMs, connectTimeout: Math.max(1000, cfg.commandTimeoutMs) },
   };
-  const redis = new Redis(cfg.url, { ...base, ...byRole[role] });
+  const options = { ...base, ...byRole[role] };
+  const redis = cfg.sentinel ? new Redis({ ...sentinelOptions(cfg), ...options }) : new Redis(cfg.url, options);
   if (role !== 'bullmq') redis.once('ready', () => (redis.options.enableOfflineQueue = false));
   return redis;
+}
+
+/** Where connections go, for start-up logs (no secrets): the URL's host, or the sentinels and master name. */
+export function describeRedis(cfg: RedisConfig): string {
+  if (!cfg.sentinel) {
+    const u = new URL(cfg.url);
+    return `${u.protocol}//${u.host}${u.pathname.length > 1 ? u.pathname : ''}`;
+  }
+  return `sentinel master "${cfg.sentinel.name}" via ${cfg.sentinel.nodes.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',')}`;
 }
 
 export function createWorker(
@@ -86,6 +141,12 @@ const UNAVAILABLE_MESSAGES = [
   'MASTERDOWN ',
   'BUSY ',
   'TRYAGAIN ',
+  // during a Sentinel failover: a demoted primary, a primary refusing writes without its replicas, a
+  // blocking call cut by the role change, no sentinel answering (all of them: try again shortly)
+  'READONLY ',
+  'NOREPLICAS ',
+  'UNBLOCKED ',
+  'All sentinels are unreachable',
 ];
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH']);
 

@@ -24,6 +24,8 @@ export function fleetKeys(prefix: string) {
     /** set before the cancel message is published: a worker that missed the message (it had fetched the
      * task but not started it yet) still sees the cancel before it completes the task */
     cancelled: (taskId: string) => `${prefix}:cancelled:${taskId}`,
+    /** a counter the gateway bumps before Redis `WAIT`, so the wait covers every write that finished before it (ReplicationAck) */
+    ackMarker: `${prefix}:ack-marker`,
   };
 }
 export type FleetKeys = ReturnType<typeof fleetKeys>;
