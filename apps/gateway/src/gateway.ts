@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { GatewayAppConfig, Logger } from '@voxfleet/config';
 import { createLogger } from '@voxfleet/config';
-import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis } from '@voxfleet/queue';
-import { BatchStore, JobStore, LocalBlobStore, ResultCache, ResultStore, RetentionLock, cleanupExpired } from '@voxfleet/storage';
+import { CancelSignals, FleetEvents, FleetStats, Heartbeats, ReplicationAck, TaskQueue, createRedis, describeRedis } from '@voxfleet/queue';
+import { BatchStore, JobStore, ResultCache, ResultStore, RetentionLock, cleanupExpired, createBlobStore } from '@voxfleet/storage';
 import { routes } from './api/routes.js';
 import { ApiKeyAuth, loadAdminCredentials, loadApiKeys, ownerOf, type AdminCredentials, type LoadedKeys } from './auth.js';
 import { callbackSecretForKey } from './batches/callback.js';
@@ -49,7 +49,12 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const redis = createRedis(cfg.redis, 'gateway', { role: 'client' });
   const subscriber = createRedis(cfg.redis, 'gateway-sub');
   const bull = createRedis(cfg.redis, 'gateway-bull', { role: 'producer' });
-  for (const c of [redis, subscriber, bull]) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
+  // Redis WAIT blocks its connection, so acknowledging submissions gets one of its own (ReplicationAck).
+  const ackConnection = cfg.redis.ackReplicas > 0 ? createRedis(cfg.redis, 'gateway-ack', { role: 'client' }) : null;
+  const connections = [redis, subscriber, bull, ...(ackConnection ? [ackConnection] : [])];
+  for (const c of connections) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
+  const ack = new ReplicationAck(ackConnection, prefix, cfg.redis.ackReplicas, cfg.redis.ackTimeoutMs);
+  log.info('redis', { at: describeRedis(cfg.redis), ackReplicas: cfg.redis.ackReplicas, ...(ackConnection ? { ackTimeoutMs: cfg.redis.ackTimeoutMs } : {}) });
 
   const heartbeats = new Heartbeats(redis, prefix);
   // One queue per model; a job goes to its model's queue, where only workers holding that model take it.
@@ -60,7 +65,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     makeQueue: (name) => new TaskQueue({ ...cfg.queue, name }, bull, retentionSec, { timeoutMs: cfg.redis.commandTimeoutMs }),
   });
   const events = new FleetEvents(redis, prefix);
-  const blobs = new LocalBlobStore(cfg.storage.blobDir);
+  const blobs = createBlobStore(cfg.storage);
   const jobs = new JobStore(redis, prefix, retentionSec);
   const results = new ResultStore(redis, prefix, retentionSec);
   const cache = new ResultCache(redis, prefix, cfg.storage.cacheTtlSec);
@@ -110,8 +115,9 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
         idempotencyTtlSec: 24 * 3600,
         // as long as a request may run (its upload is bounded by the request timeout), a minute more
         idempotencyPendingTtlSec: Math.ceil((cfg.http.requestTimeoutMs > 0 ? cfg.http.requestTimeoutMs : 3600_000) / 1000) + 60,
+        acknowledge: () => ack.wait(),
       },
-      batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b), eraseJob: (r) => service.erase(r) },
+      batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b), eraseJob: (r) => service.erase(r), acknowledge: () => ack.wait() },
       system: {
         ping: async () => (await redis.ping()) === 'PONG',
         heartbeats,
@@ -169,7 +175,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
         setTimeout(() => server.closeAllConnections(), 5000).unref();
       });
       await Promise.all(models.queues().map((q) => q.close()));
-      await Promise.all([redis, subscriber, bull].map((c) => c.quit().catch(() => undefined)));
+      await Promise.all(connections.map((c) => c.quit().catch(() => undefined)));
     })());
 
   return { url, port, apiKeys, adminUser: g.adminUser, adminPassword: admin.password, admin, service, batches, cleanup, close };

@@ -6,11 +6,17 @@
  * a Redis an earlier run left behind: one whose pid file or data directory
  * is ours is stopped (it is restarted as this supervisor's child); a port
  * held by anything else is a clear error, never an EADDRINUSE crash.
+ *
+ * The direct connections here reach the embedded Redis on its loopback port
+ * only (to identify or stop a leftover one of ours); the fleet's Redis —
+ * embedded, external or behind Sentinel — is reached through `createRedis`.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { RedisConfig } from '@voxfleet/config';
+import { createRedis, withTimeout } from '@voxfleet/queue';
 import { commandLine, identify, portFree, portHolder, terminate } from './procs.js';
 
 export const PASSWORD_FILE = 'redis-password';
@@ -143,13 +149,12 @@ export async function clearLeftoverRedis(p: RedisPaths, port: number, password: 
   );
 }
 
-/** Whether the Redis at `url` answers PING. */
-export async function redisAnswers(url: string): Promise<boolean> {
-  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000 });
-  c.on('error', () => {});
+/** Whether the fleet's Redis (as the gateway and workers will reach it: directly or through the sentinels) answers PING. */
+export async function redisAnswers(cfg: RedisConfig): Promise<boolean> {
+  const c = createRedis(cfg, 'stack-probe', { role: 'client' });
+  c.on('error', () => {}); // refused or not there yet: the caller asks again
   try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
+    return (await withTimeout(c.ping(), 2000, 'ping')) === 'PONG';
   } catch {
     return false;
   } finally {

@@ -16,7 +16,8 @@
  * - a port held by another program is reported as such, never a crash.
  *
  * VOXFLEET_REDIS_PORT (default 6390) picks the port of the embedded Redis;
- * with VOXFLEET_REDIS_URL set, an existing Redis is used and none is started.
+ * with VOXFLEET_REDIS_URL or VOXFLEET_REDIS_SENTINELS set, an existing Redis
+ * (or the primary its sentinels name) is used and none is started.
  */
 import { ManifestError } from '@voxfleet/asr/manifest';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -27,10 +28,12 @@ import {
   LAST_WORDS_MS,
   REPO_ROOT,
   gatewayConfigFromEnv,
+  redisConfigFromEnv,
   redact,
   stackConfigFromEnv,
   workerConfigFromEnv,
 } from '@voxfleet/config';
+import { describeRedis } from '@voxfleet/queue';
 import { servedModelNames } from './models.js';
 import { identify, onPath, portFree, portHolder } from './procs.js';
 import { StackError, clearLeftoverRedis, prepareRedis, redisAnswers } from './redis.js';
@@ -133,7 +136,7 @@ async function main(): Promise<void> {
     return c;
   };
 
-  if (!env.VOXFLEET_REDIS_URL) {
+  if (!env.VOXFLEET_REDIS_URL && !env.VOXFLEET_REDIS_SENTINELS) {
     const port = stack.redisPort;
     const redis = await prepareRedis(varDir, port);
     if (redis.generated) say(`generated a Redis password and stored it in ${shown(redis.paths.passwordFile)} (mode 0600)`);
@@ -152,8 +155,8 @@ async function main(): Promise<void> {
       stopGraceMs: 15_000,
     });
   }
-  const redisUrl = env.VOXFLEET_REDIS_URL;
-  if (!(await waitFor(() => redisAnswers(redisUrl), `still waiting for Redis at ${String(redact(redisUrl))}…`))) return;
+  const redisCfg = redisConfigFromEnv(env);
+  if (!(await waitFor(() => redisAnswers(redisCfg), `still waiting for Redis at ${redisCfg.sentinel ? describeRedis(redisCfg) : String(redact(redisCfg.url))}…`))) return;
 
   const g = cfg.gateway;
   const host = g.host === '0.0.0.0' ? '127.0.0.1' : g.host.includes(':') ? `[${g.host}]` : g.host;

@@ -12,6 +12,8 @@ export interface BatchHandlerDeps {
   eraseJob: (r: JobRecord) => Promise<void>;
   maxArchiveBytes: number;
   discard: (blob: StoredBlob) => Promise<void>;
+  /** as for jobs (JobHandlerDeps.acknowledge): the 202 waits until the batch record is on the replicas asked for */
+  acknowledge?: () => Promise<void>;
 }
 
 const OPTION_FIELDS = ['language', 'priority', 'reference', 'callback_url', 'model', 'itn', 'hotwords'] as const;
@@ -56,6 +58,7 @@ export function batchHandlers(d: BatchHandlerDeps) {
       throw err;
     }
     const view = await d.service.createBatch({ blob, filename, options, owner: req.owner });
+    await d.acknowledge?.();
     return json(view, 202, { Location: view.links.self });
   }
 

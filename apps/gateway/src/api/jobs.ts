@@ -13,6 +13,12 @@ export interface JobHandlerDeps {
   idempotencyTtlSec: number;
   /** how long it stays reserved while its request runs (if the request dies without clearing it, e.g. Redis went away, retries get 409 for at most this long) */
   idempotencyPendingTtlSec: number;
+  /**
+   * Resolves once what this request wrote is on the replicas the configuration asks for (ReplicationAck
+   * in @voxfleet/queue; at once when it asks for none): a job is acknowledged only after that. A failure
+   * is a 503: the job may still run, but it was not acknowledged and may not survive a failover.
+   */
+  acknowledge?: () => Promise<void>;
 }
 
 export function jobHandlers(d: JobHandlerDeps) {
@@ -45,6 +51,7 @@ export function jobHandlers(d: JobHandlerDeps) {
       }
       const { httpStatus, job } = await d.service.createJob({ blob: upload.blob, filename: upload.filename, ...fields, owner: req.owner });
       if (idemKey !== undefined) await d.jobs.resolveIdempotency(scope(req.owner), idemKey, job.id, d.idempotencyTtlSec);
+      await d.acknowledge?.();
       return json(job, httpStatus, { Location: job.links.self });
     } catch (err) {
       if (idemKey !== undefined) await d.jobs.resolveIdempotency(scope(req.owner), idemKey, null, d.idempotencyTtlSec);
