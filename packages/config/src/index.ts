@@ -190,6 +190,18 @@ export const workerConfigSchema = z.object({
   drainTimeoutMs: int(100),
 });
 
+/** OpenTelemetry (packages/telemetry): the Prometheus listener of this process and an optional OTLP endpoint. */
+export const telemetryConfigSchema = z.object({
+  /** Prometheus text on http://<metricsHost>:<metricsPort>/metrics; null = no listener (VOXFLEET_METRICS_PORT=off) */
+  metricsPort: int(1, 65535).nullable(),
+  /** loopback by default: the listener has no authentication */
+  metricsHost: z.string().min(1),
+  /** OTLP/HTTP base URL (metrics to /v1/metrics, traces to /v1/traces); null = no OTLP export */
+  otlpEndpoint: z.string().url().nullable(),
+  /** how often metrics are pushed over OTLP */
+  otlpIntervalMs: int(1000),
+});
+
 /** `npm start` (apps/stack): the embedded Redis and the processes it supervises. */
 export const stackConfigSchema = z.object({
   /** port of the embedded Redis (ignored with VOXFLEET_REDIS_URL) */
@@ -214,6 +226,7 @@ export type BatchConfig = z.infer<typeof batchConfigSchema>;
 export type ModelsConfig = z.infer<typeof modelsConfigSchema>;
 export type HttpConfig = z.infer<typeof httpConfigSchema>;
 export type StackConfig = z.infer<typeof stackConfigSchema>;
+export type TelemetryConfig = z.infer<typeof telemetryConfigSchema>;
 
 export interface CommonConfig {
   redis: RedisConfig;
@@ -225,9 +238,11 @@ export interface GatewayAppConfig extends CommonConfig {
   batch: BatchConfig;
   models: ModelsConfig;
   http: HttpConfig;
+  telemetry: TelemetryConfig;
 }
 export interface WorkerAppConfig extends CommonConfig {
   worker: WorkerConfig;
+  telemetry: TelemetryConfig;
 }
 
 export class ConfigError extends Error {
@@ -392,7 +407,7 @@ export function gatewayConfigFromEnv(env: Env = process.env): GatewayAppConfig {
   if (http.requestTimeoutMs > 0 && http.headersTimeoutMs > http.requestTimeoutMs) {
     throw new ConfigError(`VOXFLEET_HEADERS_TIMEOUT_MS (${http.headersTimeoutMs}) must not exceed VOXFLEET_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`);
   }
-  return { ...common, gateway, batch, http, models: modelsConfigFromEnv(env) };
+  return { ...common, gateway, batch, http, models: modelsConfigFromEnv(env), telemetry: telemetryConfigFromEnv(env, DEFAULT_GATEWAY_METRICS_PORT) };
 }
 
 /** VOXFLEET_MODELS (comma list), VOXFLEET_DEFAULT_MODEL (default: the first), VOXFLEET_MODEL_ALIASES (`alias=name,…`). */
@@ -435,7 +450,22 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
     maxAudioSec: get(env, 'VOXFLEET_MAX_AUDIO_SEC') ?? 3 * HOUR,
     drainTimeoutMs: get(env, 'VOXFLEET_WORKER_DRAIN_MS') ?? 60_000,
   });
-  return { ...common, worker };
+  return { ...common, worker, telemetry: telemetryConfigFromEnv(env, DEFAULT_WORKER_METRICS_PORT) };
+}
+
+/** Default Prometheus ports: the gateway's, and the first worker's (`npm start` counts up from it for more workers). */
+export const DEFAULT_GATEWAY_METRICS_PORT = 9464;
+export const DEFAULT_WORKER_METRICS_PORT = 9465;
+
+/** VOXFLEET_METRICS_PORT (a port, or off), VOXFLEET_METRICS_HOST (127.0.0.1), OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_METRIC_EXPORT_INTERVAL (ms). */
+export function telemetryConfigFromEnv(env: Env = process.env, defaultPort: number = DEFAULT_GATEWAY_METRICS_PORT): TelemetryConfig {
+  const port = get(env, 'VOXFLEET_METRICS_PORT')?.toLowerCase();
+  return parse(telemetryConfigSchema, 'telemetry', {
+    metricsPort: port === 'off' || port === '0' ? null : (port ?? defaultPort),
+    metricsHost: get(env, 'VOXFLEET_METRICS_HOST') ?? '127.0.0.1',
+    otlpEndpoint: get(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? null,
+    otlpIntervalMs: get(env, 'OTEL_METRIC_EXPORT_INTERVAL') ?? 15_000,
+  });
 }
 
 export function stackConfigFromEnv(env: Env = process.env): StackConfig {
