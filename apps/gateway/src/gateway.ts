@@ -18,6 +18,7 @@ import { EventHub } from './events.js';
 import { createApp } from './http/express.js';
 import { uploadLimits } from './http/guard.js';
 import { createHttpServer } from './http/server.js';
+import { acknowledgement } from './jobs/acknowledge.js';
 import { JobService } from './jobs/service.js';
 import { TaskService } from './jobs/tasks.js';
 import { ModelCatalog } from './models.js';
@@ -53,7 +54,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const ackConnection = cfg.redis.ackReplicas > 0 ? createRedis(cfg.redis, 'gateway-ack', { role: 'client' }) : null;
   const connections = [redis, subscriber, bull, ...(ackConnection ? [ackConnection] : [])];
   for (const c of connections) c.on('error', (err: Error) => log.warn('redis error', { message: err.message }));
-  const ack = new ReplicationAck(ackConnection, prefix, cfg.redis.ackReplicas, cfg.redis.ackTimeoutMs);
+  const acknowledge = acknowledgement(new ReplicationAck(ackConnection, prefix, cfg.redis.ackReplicas, cfg.redis.ackTimeoutMs));
   log.info('redis', { at: describeRedis(cfg.redis), ackReplicas: cfg.redis.ackReplicas, ...(ackConnection ? { ackTimeoutMs: cfg.redis.ackTimeoutMs } : {}) });
 
   const heartbeats = new Heartbeats(redis, prefix);
@@ -115,9 +116,9 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
         idempotencyTtlSec: 24 * 3600,
         // as long as a request may run (its upload is bounded by the request timeout), a minute more
         idempotencyPendingTtlSec: Math.ceil((cfg.http.requestTimeoutMs > 0 ? cfg.http.requestTimeoutMs : 3600_000) / 1000) + 60,
-        acknowledge: () => ack.wait(),
+        acknowledge,
       },
-      batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b), eraseJob: (r) => service.erase(r), acknowledge: () => ack.wait() },
+      batches: { service: batches, maxArchiveBytes: cfg.batch.maxArchiveBytes, discard: (b) => service.discard(b), eraseJob: (r) => service.erase(r), acknowledge },
       system: {
         ping: async () => (await redis.ping()) === 'PONG',
         heartbeats,

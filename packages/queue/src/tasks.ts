@@ -65,6 +65,9 @@ export class TaskQueue {
     private readonly opts: TaskQueueOptions = {},
   ) {
     this.bull = new Queue<TranscribeJob, TranscribeReturn>(cfg.name, { connection });
+    // BullMQ re-emits the connection's errors on the queue and, with no listener, prints each one to
+    // stderr (a Redis outage or failover: one per reconnect attempt). The connection's owner logs them already.
+    this.bull.on('error', () => {});
   }
 
   /** `p` bounded by the configured timeout (if any). */

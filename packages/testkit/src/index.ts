@@ -1,6 +1,7 @@
 /** @voxfleet/testkit: helpers shared by tests and benchmarks (never imported at run time, never imports apps/*). */
 export { rng, concatWithGaps, type Placed } from './signals.js';
 export { startRedis, hstat, type TestRedis } from './redis.js';
+export { startSentinelRedis, type SentinelNode, type TestSentinelRedis } from './sentinel.js';
 export { freePort, stopProcess, baseEnv, spawnWorker, stopStack, quietLogger, type TestWorker } from './processes.js';
 export { startGatewayWith, type StartGateway } from './gateway.js';
 export { Client } from './http.js';
