@@ -79,6 +79,8 @@ export async function startStack(opts: StackOptions = {}, polls = 3000): Promise
     VOXFLEET_THREADS: '1',
     VOXFLEET_WORKERS: String(opts.workers ?? 1),
     VOXFLEET_RESTART_DELAY_MS: '500',
+    // the metrics listeners' fixed default ports would clash between stacks
+    VOXFLEET_METRICS_PORT: 'off',
     ...opts.env,
   };
   const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'apps/stack/src/start.ts')], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });

@@ -10,6 +10,7 @@ import type { GatewayAppConfig, Logger } from '@voxfleet/config';
 import { createLogger } from '@voxfleet/config';
 import { CancelSignals, FleetEvents, FleetStats, Heartbeats, ReplicationAck, TaskQueue, createRedis, describeRedis } from '@voxfleet/queue';
 import { BatchStore, JobStore, ResultCache, ResultStore, RetentionLock, cleanupExpired, createBlobStore } from '@voxfleet/storage';
+import { startTelemetry, type Telemetry } from '@voxfleet/telemetry';
 import { routes } from './api/routes.js';
 import { ApiKeyAuth, loadAdminCredentials, loadApiKeys, ownerOf, type AdminCredentials, type LoadedKeys } from './auth.js';
 import { callbackSecretForKey } from './batches/callback.js';
@@ -20,6 +21,7 @@ import { uploadLimits } from './http/guard.js';
 import { createHttpServer } from './http/server.js';
 import { acknowledgement } from './jobs/acknowledge.js';
 import { JobService } from './jobs/service.js';
+import { gatewayMetrics } from './metrics.js';
 import { TaskService } from './jobs/tasks.js';
 import { ModelCatalog } from './models.js';
 
@@ -33,12 +35,19 @@ export interface RunningGateway {
   admin: AdminCredentials;
   service: JobService;
   batches: BatchService;
+  /** this gateway's OpenTelemetry (meter, tracer, Prometheus listener) */
+  telemetry: Telemetry;
   /** runs retention cleanup now (also runs periodically) */
   cleanup(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLogger('gateway')): Promise<RunningGateway> {
+export interface GatewayOptions {
+  /** telemetry started by the caller (tests: with an in-memory span exporter), left running at close; default: one from cfg.telemetry, stopped at close */
+  telemetry?: Telemetry;
+}
+
+export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLogger('gateway'), opts: GatewayOptions = {}): Promise<RunningGateway> {
   const g = cfg.gateway;
   const prefix = cfg.redis.keyPrefix;
   const retentionSec = cfg.storage.retentionSec;
@@ -46,6 +55,10 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const apiKeys = g.authEnabled ? await loadApiKeys(g.apiKeys, cfg.storage.varDir) : { keys: [], generated: false };
   const auth = new ApiKeyAuth(apiKeys.keys, g.authEnabled);
   const admin = await loadAdminCredentials(g.adminUser, g.adminPassword, apiKeys.keys, cfg.storage.varDir);
+  // Before any connection: a metrics port in use stops the start with nothing to close.
+  const t = cfg.telemetry;
+  const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-gateway', prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs }));
+  if (telemetry.prometheusUrl) log.info('metrics', { url: telemetry.prometheusUrl });
   // Behind HTTP requests: Redis calls fail fast during an outage (503), they never wait for it.
   const redis = createRedis(cfg.redis, 'gateway', { role: 'client' });
   const subscriber = createRedis(cfg.redis, 'gateway-sub');
@@ -75,6 +88,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
 
 
   const stats = new FleetStats(redis, prefix);
+  const metrics = gatewayMetrics(telemetry.meter, { queues: () => models.modelQueues(), heartbeats, stats });
   const tasks = new TaskService({
     retentionSec,
     shareCache: cfg.storage.cacheShared,
@@ -87,6 +101,8 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     blobs,
     served: (m) => models.served(m),
     defaultModel: models.defaultModel,
+    cacheLookup: metrics.cacheLookup,
+    tracer: telemetry.tracer,
   });
   const resolveModel = (requested: string | null): Promise<string> => models.resolve(requested);
   const checkOptions = (model: string, options: { language: string | null; itn: boolean | null; hotwords?: string[] | null }): Promise<void> => models.checkOptions(model, options);
@@ -123,7 +139,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
         ping: async () => (await redis.ping()) === 'PONG',
         heartbeats,
         models,
-        metrics: { queues: () => models.queues(), heartbeats, stats },
+        metricsText: () => telemetry.metricsText(),
       },
     }),
     auth,
@@ -133,6 +149,7 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
     trustProxy: g.trustProxy,
     http: cfg.http,
     uploads: uploadLimits(g.maxUploadBytes, cfg.batch.maxArchiveBytes),
+    observe: { tracer: telemetry.tracer, record: metrics.request },
   });
 
   // Header and request timeouts from config; a stalled upload body is cut by the body timeout (http/guard.ts).
@@ -175,9 +192,11 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 5000).unref();
       });
+      metrics.stop();
+      if (!opts.telemetry) await telemetry.shutdown();
       await Promise.all(models.queues().map((q) => q.close()));
       await Promise.all(connections.map((c) => c.quit().catch(() => undefined)));
     })());
 
-  return { url, port, apiKeys, adminUser: g.adminUser, adminPassword: admin.password, admin, service, batches, cleanup, close };
+  return { url, port, apiKeys, adminUser: g.adminUser, adminPassword: admin.password, admin, service, batches, telemetry, cleanup, close };
 }

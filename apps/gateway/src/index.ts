@@ -1,4 +1,4 @@
-export { startGateway, type RunningGateway } from './gateway.js';
+export { startGateway, type GatewayOptions, type RunningGateway } from './gateway.js';
 export { createApp } from './http/express.js';
 export { ADMIN_PATH } from './http/admin.js';
 export { routes } from './api/routes.js';

@@ -1,41 +1,64 @@
-/** Prometheus text exposition: queue depth, live workers, fleet counters and the batch-size histogram. */
+/**
+ * The gateway's metrics on its telemetry's meter: HTTP requests by route
+ * template and status, result-cache lookups, and — read at collection, from
+ * Redis — queue depth by state per model queue, live workers per model and
+ * the fleet's task outcomes (counted by the workers in FleetStats). Reading
+ * at collection keeps Redis out of the request path; each read is bounded by
+ * the queues' command timeout, and a read that fails leaves its series out
+ * of that scrape instead of failing it.
+ */
+import type { Meter } from '@opentelemetry/api';
 import type { FleetStats, Heartbeats, TaskQueue } from '@voxfleet/queue';
+import { counter, gauge, histogram, observableCounter, observe, observeProcessMemory } from '@voxfleet/telemetry';
 
 export interface MetricsSource {
-  /** every model's queue */
-  queues: () => TaskQueue[];
+  /** every model's queue, with its model */
+  queues: () => { model: string; queue: TaskQueue }[];
   heartbeats: Heartbeats;
   stats: FleetStats;
 }
 
-export async function renderMetrics({ queues, heartbeats, stats }: MetricsSource): Promise<string> {
-  const lines: string[] = [];
-  lines.push('# HELP voxfleet_queue_jobs Jobs in the BullMQ queue by state (one queue per model).', '# TYPE voxfleet_queue_jobs gauge');
-  for (const queue of queues()) {
-    for (const [state, n] of Object.entries(await queue.counts())) lines.push(`voxfleet_queue_jobs{queue="${queue.name}",state="${state}"} ${n}`);
-  }
+export type CacheLookup = 'hit' | 'attach' | 'miss';
 
-  const workers = await heartbeats.list();
-  lines.push('# HELP voxfleet_workers Live worker processes by status.', '# TYPE voxfleet_workers gauge');
-  for (const status of ['ready', 'draining']) lines.push(`voxfleet_workers{status="${status}"} ${workers.filter((w) => w.status === status).length}`);
+export interface GatewayMetrics {
+  request(r: { method: string; route: string; status: number; seconds: number }): void;
+  cacheLookup(model: string, result: CacheLookup): void;
+  /** removes the collection callbacks */
+  stop(): void;
+}
 
-  const s = await stats.read();
-  lines.push('# HELP voxfleet_tasks_total Tasks finished by outcome.', '# TYPE voxfleet_tasks_total counter');
-  for (const [outcome, n] of Object.entries(s.tasks)) lines.push(`voxfleet_tasks_total{outcome="${outcome}"} ${n}`);
-  lines.push('# HELP voxfleet_batches_total Inference batches run.', '# TYPE voxfleet_batches_total counter', `voxfleet_batches_total ${s.batches}`);
-  lines.push('# HELP voxfleet_batch_items_total Audio pieces sent through inference batches.', '# TYPE voxfleet_batch_items_total counter', `voxfleet_batch_items_total ${s.batchItems}`);
+export function gatewayMetrics(meter: Meter, src: MetricsSource): GatewayMetrics {
+  const requests = histogram(meter, 'httpRequestDuration');
+  const lookups = counter(meter, 'cacheLookups');
 
-  const sizes = Object.entries(s.batchSizes)
-    .map(([k, v]) => [Number(k), v] as const)
-    .sort((a, b) => a[0] - b[0]);
-  lines.push('# HELP voxfleet_batch_size Inference batch sizes.', '# TYPE voxfleet_batch_size histogram');
-  let cum = 0;
-  let sum = 0;
-  for (const [size, n] of sizes) {
-    cum += n;
-    sum += size * n;
-    lines.push(`voxfleet_batch_size_bucket{le="${size}"} ${cum}`);
-  }
-  lines.push(`voxfleet_batch_size_bucket{le="+Inf"} ${cum}`, `voxfleet_batch_size_sum ${sum}`, `voxfleet_batch_size_count ${cum}`);
-  return `${lines.join('\n')}\n`;
+  const stops = [
+    observeProcessMemory(meter),
+    observe(gauge(meter, 'queueJobs'), async (r) => {
+      await Promise.all(
+        src.queues().map(async ({ queue }) => {
+          for (const [state, n] of Object.entries(await queue.counts())) r.observe(n, { queue: queue.name, state });
+        }),
+      );
+    }),
+    observe(gauge(meter, 'workers'), async (r) => {
+      const workers = await src.heartbeats.list();
+      // every configured model gets a series, 0 included: "no ready worker for a model" is an alert
+      const models = new Set([...src.queues().map((q) => q.model), ...workers.flatMap((w) => w.models.map((m) => m.name))]);
+      for (const model of models) {
+        for (const status of ['ready', 'draining'] as const) r.observe(workers.filter((w) => w.status === status && w.models.some((m) => m.name === model)).length, { model, status });
+      }
+    }),
+  ];
+  const tasks = observableCounter(meter, 'tasksTotal');
+  const readTasks = async (r: Parameters<Parameters<typeof tasks.addCallback>[0]>[0]): Promise<void> => {
+    for (const [outcome, n] of Object.entries((await src.stats.read()).tasks)) r.observe(n, { outcome });
+  };
+  tasks.addCallback(readTasks);
+  stops.push(() => tasks.removeCallback(readTasks));
+
+  return {
+    request: ({ method, route, status, seconds }) => requests.record(seconds, { method, route, status: String(status) }),
+    cacheLookup: (model, result) => lookups.add(1, { model, result }),
+    stop: () => stops.forEach((s) => s()),
+  };
 }

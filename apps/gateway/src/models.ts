@@ -102,6 +102,11 @@ export class ModelCatalog {
     return [...this.queueMap.values()];
   }
 
+  /** The same queues with the model each serves. */
+  modelQueues(): { model: string; queue: TaskQueue }[] {
+    return [...this.queueMap].map(([model, queue]) => ({ model, queue }));
+  }
+
   /** The identity to key `name`'s tasks with (see Heartbeats.servedModel). */
   async served(name: string): Promise<ServedModel | null> {
     return this.d.heartbeats.servedModel(this.queue(name).name, await this.workers());

@@ -168,8 +168,10 @@ describe('job service end to end (redis + 2 workers + gateway)', () => {
     expect(workersUsed.size).toBe(2);
     const histogram = (await fleetStats(redis.client)).batchSizes;
     expect(Object.keys(histogram).some((k) => Number(k) > 1)).toBe(true);
+    // the gateway's /metrics: the fleet's outcomes (batch histograms are on each worker's own listener)
     const metrics = await api.get('/metrics');
-    expect(metrics.text).toMatch(/voxfleet_batch_size_bucket/);
+    expect(Number(/voxfleet_tasks_total\{outcome="completed"\} (\d+)/.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(tasksBefore + 40);
+    expect(metrics.text).toMatch(/voxfleet_http_request_duration_seconds_count\{method="POST",route="\/v1\/jobs",status="202"\} \d+/);
   }, 240_000);
 
   it('rejects bad input with a clear 4xx and the workers stay healthy', async () => {

@@ -165,18 +165,23 @@ async function main(): Promise<void> {
     const holder = await portHolder(g.port);
     throw new StackError(`port ${g.port} (the gateway, VOXFLEET_PORT) is in use by ${holder ? `pid ${holder.pid} (${holder.command})` : 'another program'}. Stop it, or start with another port: VOXFLEET_PORT=<port> npm start`);
   }
-  const node = (name: string, script: string, graceMs: number): ChildSpec => ({
+  const node = (name: string, script: string, graceMs: number, extraEnv: NodeJS.ProcessEnv = {}): ChildSpec => ({
     name,
     command: process.execPath,
     args: ['--import', 'tsx', script],
-    env,
+    env: { ...env, ...extraEnv },
     ipc: true,
     stopGraceMs: graceMs + LAST_WORDS_MS + 2000,
   });
   add(node('gateway', 'apps/gateway/src/main.ts', g.drainTimeoutMs));
   if (!(await waitFor(() => urlOk(`${url}/healthz`)))) return;
 
-  for (let i = 1; i <= stack.workers; i++) add(node(i === 1 ? 'worker' : `worker-${i}`, 'apps/worker/src/main.ts', workerCfg.worker.drainTimeoutMs));
+  // each worker's Prometheus listener on a port of its own, counting up from the first
+  const metricsPort = workerCfg.telemetry.metricsPort;
+  for (let i = 1; i <= stack.workers; i++) {
+    const own = metricsPort === null ? {} : { VOXFLEET_METRICS_PORT: String(metricsPort + i - 1) };
+    add(node(i === 1 ? 'worker' : `worker-${i}`, 'apps/worker/src/main.ts', workerCfg.worker.drainTimeoutMs, own));
+  }
   if (!(await waitFor(() => urlOk(`${url}/readyz`)))) return;
   current.url = url;
   await save();

@@ -33,6 +33,8 @@ export const transcribeJobSchema = z.object({
   /** the cache scope the key was made with (the owner's id, or '' when the cache is shared) */
   cacheScope: z.string().default(''),
   submittedAt: z.number().int(),
+  /** W3C trace context of the gateway's enqueue span, so the worker's spans join the request's trace (nothing else of telemetry rides here) */
+  traceparent: z.string().max(128).optional(),
 });
 export type TranscribeJob = z.infer<typeof transcribeJobSchema>;
 

@@ -32,7 +32,7 @@ function def<N extends string, K extends MetricKind>(name: N, kind: K, unit: str
 export const METRICS = {
   // gateway
   httpRequestDuration: def('voxfleet_http_request_duration_seconds', 'histogram', 's', 'gateway', ['method', 'route', 'status'], 'HTTP requests by route template and status: the count is the request rate.', SECONDS),
-  queueJobs: def('voxfleet_queue_jobs', 'gauge', '1', 'gateway', ['queue', 'model', 'state'], 'Jobs in each model\'s BullMQ queue by state, read at scrape time.'),
+  queueJobs: def('voxfleet_queue_jobs', 'gauge', '1', 'gateway', ['queue', 'state'], 'Jobs in each model\'s BullMQ queue (transcribe-<model>) by state, read at scrape time.'),
   workers: def('voxfleet_workers', 'gauge', '1', 'gateway', ['model', 'status'], 'Live worker processes holding each configured model, by status (ready, draining).'),
   tasksTotal: def('voxfleet_tasks_total', 'counter', '1', 'gateway', ['outcome'], 'Tasks finished fleet-wide by outcome (completed, failed, cancelled), from the fleet counters in Redis.'),
   cacheLookups: def('voxfleet_cache_lookups_total', 'counter', '1', 'gateway', ['model', 'result'], 'Result-cache lookups of new jobs: hit (answered from the cache), attach (joined a task in flight), miss (a new task).'),

@@ -37,6 +37,8 @@ export function baseEnv(redisUrl: string, varDir: string): Record<string, string
     VOXFLEET_PROVIDER: 'cpu',
     VOXFLEET_THREADS: '1',
     VOXFLEET_PRECISION: 'fp32',
+    // tests run side by side: no process takes a fixed metrics port unless a test gives it one
+    VOXFLEET_METRICS_PORT: 'off',
   };
 }
 

@@ -1,6 +1,5 @@
 /** Handlers for the process itself: liveness, readiness (Redis + a ready worker, of one model with `?model=`), metrics. */
 import { withTimeout, type Heartbeats } from '@voxfleet/queue';
-import { renderMetrics, type MetricsSource } from '../metrics.js';
 import type { ModelCatalog } from '../models.js';
 import { model as modelField, parseRequest } from './schemas.js';
 import { json, type ApiReply, type ApiRequest } from './types.js';
@@ -11,7 +10,8 @@ export interface SystemHandlerDeps {
   ping: () => Promise<boolean>;
   heartbeats: Heartbeats;
   models: ModelCatalog;
-  metrics: MetricsSource;
+  /** the gateway's metrics in Prometheus text format */
+  metricsText: () => Promise<string>;
 }
 
 const readyQuery = z.object({ model: modelField });
@@ -55,7 +55,7 @@ export function systemHandlers(d: SystemHandlerDeps) {
   }
 
   async function metrics(): Promise<ApiReply> {
-    return { status: 200, text: await renderMetrics(d.metrics), contentType: 'text/plain; version=0.0.4' };
+    return { status: 200, text: await d.metricsText(), contentType: 'text/plain; version=0.0.4' };
   }
 
   /** `GET /v1/models`: what the fleet serves now — languages, precision, provider, live workers, backlog per model. */

@@ -16,6 +16,7 @@ import { ApiError, unavailableError } from '../errors.js';
 import { parseUpload } from './upload.js';
 import { mountAdmin } from './admin.js';
 import { RequestGuard, type UploadLimit } from './guard.js';
+import { observeRequests, type RequestObserver } from './observe.js';
 import { storeRawBody } from './raw-body.js';
 
 export interface AppDeps {
@@ -30,6 +31,8 @@ export interface AppDeps {
   http: HttpConfig;
   /** the upload routes (POST) by path, with their body limits */
   uploads: Record<string, UploadLimit>;
+  /** request spans and durations (telemetry) */
+  observe?: RequestObserver;
 }
 
 function sendError(res: Response, err: ApiError): void {
@@ -77,6 +80,7 @@ export function createApp(d: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', d.trustProxy);
   const guard = new RequestGuard(d.http, d.auth);
+  if (d.observe) app.use(observeRequests(d.observe));
   mountAdmin(app, d.board, d.admin, guard);
 
   for (const route of d.routes) {

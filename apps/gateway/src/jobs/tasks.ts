@@ -8,6 +8,8 @@
  * and reading a job's current state from its task (without writing it).
  */
 import { randomBytes } from 'node:crypto';
+import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { traceparentOf } from '@voxfleet/telemetry';
 import {
   TASK_ERROR_CODES,
   cacheKeyFor,
@@ -45,6 +47,10 @@ export interface TaskDeps {
   served: (model: string) => Promise<ServedModel | null>;
   /** the model of a record from before records named theirs */
   defaultModel: string;
+  /** counts each claim's cache lookup (hit / attach / miss) */
+  cacheLookup?: (model: string, result: 'hit' | 'attach' | 'miss') => void;
+  /** enqueue spans; their trace context rides in the job data to the worker */
+  tracer?: Tracer;
 }
 
 /** What the cache and the queue say about a cache key. */
@@ -174,9 +180,14 @@ export class TaskService {
 
   /** In-flight dedup: one task per cache key at a time; identical uploads attach to it. */
   async claim(key: TaskKey): Promise<Claim> {
-    const { cacheKey } = key;
-    const candidate = taskIdFor(cacheKey, `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
-    const found = await this.d.cache.lookupOrClaim(cacheKey, candidate, this.d.retentionSec);
+    const candidate = taskIdFor(key.cacheKey, `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
+    const claim = await this.lookup(key, candidate);
+    this.d.cacheLookup?.(key.modelName, claim.kind === 'own' ? 'miss' : claim.kind);
+    return claim;
+  }
+
+  private async lookup(key: TaskKey, candidate: string): Promise<Claim> {
+    const found = await this.d.cache.lookupOrClaim(key.cacheKey, candidate, this.d.retentionSec);
     if (found.hit) return { kind: 'hit', hit: found.hit };
     // (won the claim: nothing else is read, so a failure past here never leaves a claim the caller does not know of)
     if (found.claimed) return { kind: 'own', taskId: found.taskId, claimed: true };
@@ -217,7 +228,22 @@ export class TaskService {
 
   /** Adds tasks of one model in one round trip (idempotent by task id: a concurrent gateway adding the same task is a no-op). */
   async enqueue(model: string, tasks: NewTask[]): Promise<void> {
-    await this.d.queue(model).add(tasks);
+    const queue = this.d.queue(model);
+    const tracer = this.d.tracer;
+    if (!tracer || tasks.length === 0) return queue.add(tasks);
+    const attributes = { 'messaging.system': 'bullmq', 'messaging.destination.name': queue.name, 'messaging.batch.message_count': tasks.length };
+    await tracer.startActiveSpan('enqueue', { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+      try {
+        // the worker's job span continues this trace: its parent travels in the job data (tasks of one call share it)
+        const traceparent = traceparentOf(span);
+        await queue.add(traceparent ? tasks.map((t) => ({ ...t, payload: { ...t.payload, traceparent } })) : tasks);
+      } catch (err) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
   }
 
   /**
