@@ -4,6 +4,7 @@
  * piece) over the shared micro-batcher, so the pieces of every job this
  * worker holds share batches. Reports what the processor records.
  */
+import { context, type Context, type Tracer } from '@opentelemetry/api';
 import type { Transcript, UtteranceOptions } from '@voxfleet/asr';
 import { transcribeLong, type LongProgress } from '@voxfleet/segmenter';
 import type { Batched } from './batcher.js';
@@ -20,6 +21,15 @@ export interface LongAudioOptions {
   maxInflightSegments: number;
   /** +1 when a task starts producing pieces, −1 when it will submit nothing more (the batcher's adaptive wait) */
   onProducer?: (delta: 1 | -1) => void;
+  /** spans under the job's: decode (until the source is read to its end), and each piece's batch wait and inference */
+  tracer?: Tracer;
+}
+
+/** A piece's time in the batcher as two spans, from the times the batcher measured (the batch is shared with other jobs' pieces). */
+function pieceSpans(tracer: Tracer, parent: Context, submittedAt: number, r: Batched<Transcript>): void {
+  const started = submittedAt + r.waitMs;
+  tracer.startSpan('batch wait', { startTime: submittedAt }, parent).end(started);
+  tracer.startSpan('inference', { startTime: started, attributes: { 'voxfleet.batch_size': r.batchSize } }, parent).end(started + r.runMs);
 }
 
 /** 5–95 %: pieces done over the pieces expected (found so far, extrapolated to the whole duration). */
@@ -46,11 +56,21 @@ export function tagsOf(pieces: (Transcript & { language?: string; emotion?: stri
 export function longAudio(o: LongAudioOptions): TranscribeAudio {
   return async (input, { durationSec, signal, onProgress, options }) => {
     let lastProgress = 0;
+    // the job's span is the active one here; the pieces' callbacks come back from the segmenter thread, so it is held on to
+    const parent = context.active();
+    const decode = o.tracer?.startSpan('decode', {}, parent);
+    let decoding = decode !== undefined;
+    const decoded = (): void => {
+      if (decoding) decode?.end();
+      decoding = false;
+    };
     o.onProducer?.(1);
     const t = await transcribeLong(
       input,
       async (samples, sig) => {
+        const submittedAt = Date.now();
         const r = await o.submit(samples, options, sig);
+        if (o.tracer) pieceSpans(o.tracer, parent, submittedAt, r);
         return { transcript: r.output, batchSize: r.batchSize, waitMs: r.waitMs, runMs: r.runMs };
       },
       {
@@ -59,7 +79,10 @@ export function longAudio(o: LongAudioOptions): TranscribeAudio {
         // A long file is decoded at the pace of inference (backpressure): scale the decode deadline with its length.
         decode: { maxDurationSec: o.maxAudioSec, timeoutMs: Math.max(o.decodeTimeoutMs, Math.round(durationSec * 1000)) },
         signal,
-        onSourceEnd: () => o.onProducer?.(-1),
+        onSourceEnd: () => {
+          decoded();
+          o.onProducer?.(-1);
+        },
         onProgress: (p) => {
           const now = Date.now();
           if (p.done || now - lastProgress < 250) return;
@@ -67,7 +90,7 @@ export function longAudio(o: LongAudioOptions): TranscribeAudio {
           onProgress(progressPercent(p, durationSec));
         },
       },
-    );
+    ).finally(decoded);
     const run: AudioRun = {
       transcript: t,
       durationSec: t.durationSec,

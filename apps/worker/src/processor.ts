@@ -24,7 +24,10 @@ import {
   type TranscribeReturn,
 } from '@voxfleet/queue';
 import { BlobNotFoundError, type BlobStore, type CachedResult, type ErrorInfo, type ProcessingInfo, type TaskOutcome } from '@voxfleet/storage';
+import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { contextFromTraceparent } from '@voxfleet/telemetry';
 import { DelayedError, UnrecoverableError } from 'bullmq';
+import type { TaskTiming } from './metrics.js';
 
 /** What the long-audio path reports for one file. */
 export interface AudioRun {
@@ -81,6 +84,10 @@ export interface ProcessorDeps {
   /** a task for another model waits at most this long after submission for a worker holding it */
   modelWaitMs?: number;
   log: Logger;
+  /** a task's timing at its outcome (metrics) */
+  onFinished?: (t: Omit<TaskTiming, 'model'>) => void;
+  /** the job span, continuing the trace whose context the gateway put in the job data */
+  tracer?: Tracer;
 }
 
 class CancelledError extends Error {
@@ -125,9 +132,28 @@ export function createProcessor(deps: ProcessorDeps) {
     for (const k of cacheKeys) await deps.cache.releaseInflight(k, taskId);
     await deps.stats.recordTask(outcome.status);
     await deps.events.taskFinished(taskId);
+    measure(taskId, outcome);
   };
 
-  return async function process(job: TaskJob, token?: string, signal?: AbortSignal): Promise<TranscribeReturn> {
+  // the jobs being run, so an outcome can be timed from its job's queue timestamps
+  const running = new Map<string, TaskJob>();
+  const measure = (taskId: string, outcome: TaskOutcome): void => {
+    const job = running.get(taskId);
+    if (!job || !deps.onFinished) return;
+    const submitted = (job.data as { submittedAt?: unknown } | null)?.submittedAt;
+    const startedAt = outcome.status === 'cancelled' ? outcome.completedAt : (outcome.startedAt ?? outcome.completedAt);
+    deps.onFinished({
+      status: outcome.status,
+      submittedAt: typeof submitted === 'number' ? submitted : job.timestamp,
+      enqueuedAt: job.timestamp,
+      processedOn: job.processedOn ?? startedAt,
+      startedAt,
+      completedAt: outcome.completedAt,
+      ...(outcome.status === 'completed' ? { audioSec: outcome.result.durationSec } : {}),
+    });
+  };
+
+  const run = async function process(job: TaskJob, token?: string, signal?: AbortSignal): Promise<TranscribeReturn> {
     const taskId = job.id!;
     const abort = signal ?? new AbortController().signal;
     const parsed = transcribeJobSchema.safeParse(job.data);
@@ -249,6 +275,29 @@ export function createProcessor(deps: ProcessorDeps) {
         log.warn('task attempt failed, will retry', { taskId, attempt: job.attemptsMade + 1, attempts, message });
       }
       throw err;
+    }
+  };
+
+  return async function traced(job: TaskJob, token?: string, signal?: AbortSignal): Promise<TranscribeReturn> {
+    if (job.id) running.set(job.id, job);
+    try {
+      if (!deps.tracer) return await run(job, token, signal);
+      const traceparent = (job.data as { traceparent?: unknown } | null)?.traceparent;
+      const parent = contextFromTraceparent(typeof traceparent === 'string' ? traceparent : undefined);
+      const attributes = { 'messaging.destination.name': deps.queue, 'voxfleet.task_id': job.id ?? '', 'voxfleet.model': deps.model.name, 'voxfleet.attempt': job.attemptsMade + 1 };
+      return await deps.tracer.startActiveSpan('job', { kind: SpanKind.CONSUMER, attributes }, parent, async (span) => {
+        try {
+          return await run(job, token, signal);
+        } catch (err) {
+          // handed back to the queue is not a failure
+          if (!(err instanceof DelayedError)) span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+          throw err;
+        } finally {
+          span.end();
+        }
+      });
+    } finally {
+      if (job.id) running.delete(job.id);
     }
   };
 }

@@ -15,10 +15,12 @@ import type { WorkerAppConfig } from '@voxfleet/config';
 import { createLogger, type Logger } from '@voxfleet/config';
 import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis, createWorker, modelQueueName, type HeldModel, type WorkerHeartbeat } from '@voxfleet/queue';
 import { LocalBlobStore, ResultCache, ResultStore } from '@voxfleet/storage';
+import { startTelemetry, type Telemetry } from '@voxfleet/telemetry';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { longAudio } from './audio.js';
 import { MicroBatcher } from './batcher.js';
+import { workerMetrics, type WorkerMetrics } from './metrics.js';
 import { createProcessor } from './processor.js';
 
 /** sherpa-onnx keeps 2950 feature frames of a Whisper utterance (offline-recognizer-whisper-impl.h). */
@@ -64,15 +66,18 @@ interface Shared {
   stats: FleetStats;
   cancels: CancelSignals;
   log: Logger;
+  metrics: WorkerMetrics;
+  telemetry: Telemetry;
 }
 
 async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
-  const { cfg, redis, stats, cancels, log } = s;
+  const { cfg, redis, stats, cancels, log, metrics } = s;
   const w = cfg.worker;
   const prefix = cfg.redis.keyPrefix;
   const engine = await AsrEngine.start(asr);
   const { report } = engine;
   const queueName = modelQueueName(cfg.queue.name, report.modelName);
+  metrics.modelLoaded({ name: report.modelName, provider: report.provider, precision: report.precision, loadMs: report.loadMs });
   log.info('model loaded', { name: report.modelName, model: report.modelId, queue: queueName, decoder: report.decoder, provider: report.provider, precision: report.precision, loadMs: Math.round(report.loadMs), ...(report.weights ? { weights: report.weights } : {}) });
   const queue = new TaskQueue({ ...cfg.queue, name: queueName }, redis, cfg.storage.retentionSec);
 
@@ -87,7 +92,11 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
     return queued.count > 0;
   };
   let maxPadded = 0;
-  const batcher = new MicroBatcher<Piece, Transcript>(async (items) => (await engine.transcribe(items.map((i) => i.samples), { options: items.map((i) => i.options) })).transcripts, {
+  const batcher = new MicroBatcher<Piece, Transcript>(async (items) => {
+    const r = await engine.transcribe(items.map((i) => i.samples), { options: items.map((i) => i.options) });
+    metrics.batch(report.modelName, items.length, r.timing);
+    return r.transcripts;
+  }, {
     maxBatch: w.maxBatch,
     maxWaitMs: w.maxWaitMs,
     maxFrames: w.maxFrames,
@@ -127,8 +136,11 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
         producers += delta;
         if (delta < 0) batcher.recheck();
       },
+      tracer: s.telemetry.tracer,
     }),
     log,
+    onFinished: (t) => metrics.taskFinished({ ...t, model: report.modelName }),
+    tracer: s.telemetry.tracer,
   });
   const counted = async (job: Job, token?: string, signal?: AbortSignal) => {
     activeJobs++;
@@ -165,10 +177,24 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
   return { held, engine, batcher, worker, queue };
 }
 
-export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: Logger = createLogger('worker')): Promise<RunningWorker> {
+export interface WorkerOptions {
+  /** telemetry started by the caller, left running at stop; default: one from cfg.telemetry, stopped at stop */
+  telemetry?: Telemetry;
+}
+
+export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: Logger = createLogger('worker'), opts: WorkerOptions = {}): Promise<RunningWorker> {
   const w = cfg.worker;
   const prefix = cfg.redis.keyPrefix;
   if (asrs.length === 0) throw new Error('a worker needs at least one model');
+  // First: a metrics port in use stops the start before a model is loaded.
+  const t = cfg.telemetry;
+  const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-worker', instance: w.id, prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs }));
+  if (telemetry.prometheusUrl) log.info('metrics', { url: telemetry.prometheusUrl });
+  const metrics = await workerMetrics(telemetry.meter);
+  const stopTelemetry = async (): Promise<void> => {
+    metrics.stop();
+    if (!opts.telemetry) await telemetry.shutdown();
+  };
 
   const redis = createRedis(cfg.redis, `worker-${w.id}`);
   const bullConnection = createRedis(cfg.redis, `worker-${w.id}-bull`);
@@ -177,7 +203,7 @@ export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: 
   const stats = new FleetStats(redis, prefix);
   const heartbeats = new Heartbeats(redis, prefix);
   const cancels = new CancelSignals(redis, prefix, cfg.storage.retentionSec);
-  const shared: Shared = { cfg, redis, bullConnection, stats, cancels, log };
+  const shared: Shared = { cfg, redis, bullConnection, stats, cancels, log, metrics, telemetry };
 
   const models: ModelRuntime[] = [];
   try {
@@ -185,6 +211,7 @@ export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: 
   } catch (err) {
     await Promise.all(models.map((m) => m.engine.close().catch(() => undefined)));
     await Promise.all([redis, bullConnection, subscriber].map((c) => c.quit().catch(() => undefined)));
+    await stopTelemetry();
     throw err;
   }
   const names = models.map((m) => m.held.name);
@@ -229,6 +256,7 @@ export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: 
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       status = 'draining';
+      for (const m of models) metrics.modelUnloaded(m.held.name);
       await beat().catch(() => undefined);
       log.info('draining: finishing in-flight jobs');
       await Promise.all(models.map((m) => m.worker.close())); // stop fetching; resolve once active jobs are done
@@ -239,6 +267,7 @@ export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: 
       await subscriber.quit().catch(() => undefined);
       await redis.quit().catch(() => undefined);
       await bullConnection.quit().catch(() => undefined);
+      await stopTelemetry();
       log.info('stopped');
     })());
 
