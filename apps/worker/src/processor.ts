@@ -71,7 +71,7 @@ export interface ProcessorDeps {
   model: ServedModel;
   /** the job options it honours (a job asking for others fails at once); absent: options are passed through */
   capabilities?: { languages: string[]; options: { language: boolean; itn: boolean; hotwords?: boolean } };
-  blobs: Pick<BlobStore, 'localPath' | 'read' | 'delete'>;
+  blobs: Pick<BlobStore, 'withFile' | 'delete'>;
   results: { set(taskId: string, outcome: TaskOutcome): Promise<void>; get(taskId: string): Promise<TaskOutcome | null> };
   cache: { set(cacheKey: string, value: CachedResult): Promise<void>; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
   stats: { recordTask(status: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
@@ -200,9 +200,9 @@ export function createProcessor(deps: ProcessorDeps) {
       await job.updateProgress(5);
       // A cancel published before this processor was running reaches it only through the marker.
       if (await deps.cancels.isCancelled(taskId)) throw new CancelledError('cancelled');
-      const input = deps.blobs.localPath ? deps.blobs.localPath(data.blobKey) : await deps.blobs.read(data.blobKey);
       const onProgress = (p: number): void => void job.updateProgress(p).catch(() => undefined);
-      const run = await deps.transcribeAudio(input, { durationSec: data.durationSec, signal: abort, onProgress, options: { language: data.language, itn: data.itn, ...(data.hotwords?.length ? { hotwords: data.hotwords } : {}) } });
+      // A file, not a stream: ffmpeg seeks in some containers. The store's own file, or (S3) a copy on this host for the run.
+      const run = await deps.blobs.withFile(data.blobKey, (input) => deps.transcribeAudio(input, { durationSec: data.durationSec, signal: abort, onProgress, options: { language: data.language, itn: data.itn, ...(data.hotwords?.length ? { hotwords: data.hotwords } : {}) } }));
       if (abort.aborted || (await deps.cancels.isCancelled(taskId))) throw new CancelledError('cancelled');
       await job.updateProgress(95);
 

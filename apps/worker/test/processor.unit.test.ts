@@ -62,7 +62,7 @@ function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?
     queue: 'transcribe',
     model: OWN,
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
-    blobs: { localPath: (k) => `/blobs/${k}`, read: async () => Buffer.alloc(0), delete: async (k) => void s.deletedBlobs.push(k) },
+    blobs: { withFile: (k, use) => use(`/blobs/${k}`), delete: async (k) => void s.deletedBlobs.push(k) },
     results: { set: async (id, o) => void s.outcomes.set(id, o), get: async (id) => s.outcomes.get(id) ?? null },
     cache: { set: async (k, v) => void s.cache.set(k, v), releaseInflight: async (k, t) => void s.released.push([k, t]) },
     stats: { recordTask: async (st) => void s.stats.push(st), countRun: async () => ++s.runs },

@@ -1,14 +1,17 @@
 /**
  * Blob storage for uploaded audio. `BlobStore` is what the gateway and the
  * workers use; `LocalBlobStore` keeps blobs in a directory both can reach
- * (default var/blobs). An S3-compatible store can implement the same
- * interface (multipart upload with a streaming MD5) later.
+ * (default var/blobs), `S3BlobStore` (s3-blob.ts) in an S3-compatible
+ * bucket for hosts with no shared disk. Callers never see where a blob
+ * lives: they stream it, read byte ranges (archives), or borrow a local
+ * file for the length of one call (decoders that seek).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export interface StoredBlob {
@@ -23,6 +26,12 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
+/** Bytes `[start, end)` of a blob. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 export interface BlobInfo {
   key: string;
   bytes: number;
@@ -32,10 +41,17 @@ export interface BlobInfo {
 export interface BlobStore {
   /** Streams `source` into a new blob; MD5 and size are computed while streaming. Nothing is stored on failure. */
   put(source: Readable, opts?: PutOptions): Promise<StoredBlob>;
-  open(key: string): Promise<Readable>;
+  /** The blob, or `range` of it, as a stream. A missing blob rejects with BlobNotFoundError. */
+  open(key: string, range?: ByteRange): Promise<Readable>;
   read(key: string): Promise<Buffer>;
-  /** A local file path for the blob when the store has one (decoders can seek in it). */
-  localPath?(key: string): string;
+  /** The blob's size in bytes (BlobNotFoundError when missing). */
+  size(key: string): Promise<number>;
+  /**
+   * Runs `use` with a local file holding the blob, for decoders that seek
+   * (ffmpeg on an mp4 whose index is at the end): the store's own file, or a
+   * temporary copy removed when `use` settles.
+   */
+  withFile<T>(key: string, use: (path: string) => Promise<T>): Promise<T>;
   delete(key: string): Promise<void>;
   /** Blobs last written before `cutoffMs` (epoch ms), for retention. */
   listOlderThan(cutoffMs: number, limit?: number): Promise<BlobInfo[]>;
@@ -55,15 +71,38 @@ export class BlobNotFoundError extends Error {
   }
 }
 
-const KEY_RE = /^[0-9a-f]{2}\/[0-9a-f-]{36}$/;
+/** The blob store could not be reached or refused a request (not the caller's fault: retry later). */
+export class BlobStoreUnavailableError extends Error {
+  override readonly name = 'BlobStoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
 
-function checkKey(key: string): string {
-  if (!KEY_RE.test(key)) throw new BlobNotFoundError(key);
+export const BLOB_KEY_RE = /^[0-9a-f]{2}\/[0-9a-f-]{36}$/;
+
+/** A key no one could guess or collide with: `<xx>/<uuid>`, the shard being the uuid's first two hex digits. */
+export function newBlobKey(): string {
+  const id = randomUUID();
+  return `${id.slice(0, 2)}/${id}`;
+}
+
+/** Keys come from clients' job records: anything not shaped like one of ours is simply not found (no path tricks). */
+export function checkKey(key: string): string {
+  if (!BLOB_KEY_RE.test(key)) throw new BlobNotFoundError(key);
   return key;
 }
 
+/** Refuses a range that is not `0 <= start <= end` in whole bytes. */
+export function checkRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new RangeError(`invalid byte range [${start}, ${end})`);
+  }
+}
+
 /** Counts and hashes bytes as they pass; errors once `maxBytes` is exceeded. */
-class Meter extends Transform {
+export class Meter extends Transform {
   readonly hash = createHash('md5');
   bytes = 0;
   constructor(private readonly maxBytes: number) {
@@ -85,15 +124,15 @@ export class LocalBlobStore implements BlobStore {
     this.tmpDir = join(root, '.tmp');
   }
 
+  /** Where a blob's file is (this store's own business, and its tests'); callers use `withFile`. */
   localPath(key: string): string {
     return join(this.root, checkKey(key));
   }
 
   async put(source: Readable, opts: PutOptions = {}): Promise<StoredBlob> {
-    const id = randomUUID();
-    const key = `${id.slice(0, 2)}/${id}`;
+    const key = newBlobKey();
     await mkdir(this.tmpDir, { recursive: true });
-    const tmp = join(this.tmpDir, `${id}.part`);
+    const tmp = join(this.tmpDir, `${key.slice(3)}.part`);
     const meter = new Meter(opts.maxBytes ?? Number.POSITIVE_INFINITY);
     const file = createWriteStream(tmp, { mode: 0o640 });
     try {
@@ -110,10 +149,24 @@ export class LocalBlobStore implements BlobStore {
     return { key, md5: meter.hash.digest('hex'), bytes: meter.bytes };
   }
 
-  async open(key: string): Promise<Readable> {
+  async open(key: string, range?: ByteRange): Promise<Readable> {
     const path = this.localPath(key);
     await this.mustExist(path, key);
-    return createReadStream(path);
+    if (!range) return createReadStream(path);
+    checkRange(range);
+    // createReadStream's end is inclusive, and an empty range would read to the end of the file
+    if (range.end === range.start) return Readable.from([]);
+    return createReadStream(path, { start: range.start, end: range.end - 1 });
+  }
+
+  async size(key: string): Promise<number> {
+    return (await this.mustExist(this.localPath(key), key)).size;
+  }
+
+  async withFile<T>(key: string, use: (path: string) => Promise<T>): Promise<T> {
+    const path = this.localPath(key);
+    await this.mustExist(path, key);
+    return use(path);
   }
 
   async read(key: string): Promise<Buffer> {
@@ -138,7 +191,7 @@ export class LocalBlobStore implements BlobStore {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue;
       for (const name of await readdir(join(this.root, shard)).catch(() => [] as string[])) {
         const key = `${shard}/${name}`;
-        if (!KEY_RE.test(key)) continue;
+        if (!BLOB_KEY_RE.test(key)) continue;
         const st = await stat(join(this.root, key)).catch(() => undefined);
         if (st && st.mtimeMs < cutoffMs) out.push({ key, bytes: st.size, modifiedAt: st.mtimeMs });
         if (out.length >= limit) return out;
@@ -152,9 +205,9 @@ export class LocalBlobStore implements BlobStore {
     return out;
   }
 
-  private async mustExist(path: string, key: string): Promise<void> {
+  private async mustExist(path: string, key: string): Promise<Stats> {
     try {
-      await stat(path);
+      return await stat(path);
     } catch {
       throw new BlobNotFoundError(key);
     }

@@ -1,10 +1,13 @@
 /**
- * Archives (zip, tar, tar.gz) read as streams from a stored file.
+ * Archives (zip, tar, tar.gz) read as streams from a stored blob (or a
+ * file), never from a path the blob store must have: an `ArchiveSource`
+ * gives the size and byte ranges (archive-source.ts), so an archive in S3 is
+ * read in place.
  *
  * - `sniffArchive` recognises the format by its magic bytes, not its name.
  * - `readEntries` walks the entries in archive order (zip: yauzl over the
- *   central directory, random access into the file; tar/tgz: tar-stream over
- *   a sequential read, through zlib for tgz) and hands out each entry's bytes
+ *   central directory, random access by range reads; tar/tgz: tar-stream over
+ *   one sequential read, through zlib for tgz) and hands out each entry's bytes
  *   as an async iterable, read on demand and never whole into memory.
  * - `EntryGuard` enforces the limits while the bytes stream: per-entry size,
  *   total uncompressed size, the compression-ratio bomb guard (per entry
@@ -21,14 +24,13 @@
  *
  * Errors are ApiErrors with stable codes; a damaged archive is `corrupt_archive`.
  */
-import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import yauzl from 'yauzl';
-import type { ArchiveFormat } from '@voxfleet/storage';
+import { BlobNotFoundError, BlobStoreUnavailableError, type ArchiveFormat } from '@voxfleet/storage';
 import { ApiError } from '../errors.js';
+import { fileSource, RangeReader, readHead, type ArchiveSource } from './archive-source.js';
 
 export type { ArchiveFormat };
 
@@ -72,21 +74,18 @@ export function sniffBytes(head: Uint8Array): ArchiveFormat | 'gzip-other' | 'bz
   return null;
 }
 
-/** The archive format of a stored file, from its first bytes; null when it is none we read. */
-export async function sniffArchive(path: string): Promise<ArchiveFormat | null> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    const kind = sniffBytes(buf.subarray(0, bytesRead));
-    return kind === 'zip' || kind === 'tar' || kind === 'tgz' ? kind : null;
-  } finally {
-    await fh.close();
-  }
+/** The archive format of a stored archive, from its first bytes; null when it is none we read. */
+export async function sniffArchive(source: ArchiveSource | string): Promise<ArchiveFormat | null> {
+  const kind = sniffBytes(await readHead(asSource(source), 512));
+  return kind === 'zip' || kind === 'tar' || kind === 'tgz' ? kind : null;
 }
 
-export function corrupt(err: unknown): ApiError {
-  if (err instanceof ApiError) return err;
+/** A path is a local file (tools and tests); the gateway passes its blob store's source. */
+const asSource = (source: ArchiveSource | string): ArchiveSource => (typeof source === 'string' ? fileSource(source) : source);
+
+/** A damaged archive's error for the client; the blob store's own failures stay what they are (503, not the client's fault). */
+export function corrupt(err: unknown): ApiError | BlobStoreUnavailableError | BlobNotFoundError {
+  if (err instanceof ApiError || err instanceof BlobStoreUnavailableError || err instanceof BlobNotFoundError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   return new ApiError(422, 'corrupt_archive', `the archive is damaged or truncated: ${msg}`);
 }
@@ -277,11 +276,13 @@ async function checkZipLayout(zip: yauzl.ZipFile, entries: readonly yauzl.Entry[
   if (declared > budget.maxInflatedBytes) throw budget.inflationError();
 }
 
-async function* zipEntries(path: string, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
+async function* zipEntries(source: ArchiveSource, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
   let zip: yauzl.ZipFile;
   try {
+    const size = await source.size();
+    const reader = new RangeReader(source, size);
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-      yauzl.open(path, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true, strictFileNames: false }, (err, z) =>
+      yauzl.fromRandomAccessReader(reader, size, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true, strictFileNames: false }, (err, z) =>
         err ? reject(err) : resolve(z),
       ),
     );
@@ -346,9 +347,9 @@ function tarKind(type: string | null | undefined): EntryKind {
   }
 }
 
-async function* tarEntries(path: string, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
-  budget.archiveBytes = (await stat(path)).size;
-  const file = createReadStream(path, { highWaterMark: budget.format === 'tgz' ? TGZ_READ_CHUNK : 256 * 1024 });
+async function* tarEntries(source: ArchiveSource, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
+  budget.archiveBytes = await source.size();
+  const file = await source.range(0, budget.archiveBytes, budget.format === 'tgz' ? TGZ_READ_CHUNK : 256 * 1024);
   const extract = tar.extract();
   const errored = (err: Error): void => {
     extract.destroy(err);
@@ -394,6 +395,7 @@ async function* tarEntries(path: string, budget: ArchiveBudget): AsyncGenerator<
 }
 
 /** The entries of a stored archive, in order. Stop early with `return()` (for-await `break`). */
-export function readEntries(path: string, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
-  return budget.format === 'zip' ? zipEntries(path, budget) : tarEntries(path, budget);
+export function readEntries(source: ArchiveSource | string, budget: ArchiveBudget): AsyncGenerator<RawEntry> {
+  const s = asSource(source);
+  return budget.format === 'zip' ? zipEntries(s, budget) : tarEntries(s, budget);
 }

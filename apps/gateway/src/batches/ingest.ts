@@ -16,6 +16,7 @@ import { ApiError } from '../errors.js';
 import { probeBlob, type Probe } from '../jobs/probe.js';
 import { BATCH_DEFAULT_PRIORITY, cachedFields, type TaskKey, type TaskService } from '../jobs/tasks.js';
 import { ArchiveBudget, EntryGuard, readEntries, type ArchiveLimits, type RawEntry } from './archive.js';
+import { blobSource } from './archive-source.js';
 import type { Manifest, ManifestEntry } from './manifest.js';
 import { add, countIngested } from './tally.js';
 import type { BatchTracker } from './tracker.js';
@@ -80,7 +81,7 @@ export class IngestRun {
     try {
       // One model identity for the whole archive, so its entries deduplicate among themselves.
       const served = await this.d.tasks.served(this.modelName);
-      for await (const raw of readEntries(this.d.blobs.localPath!(this.archiveKey), budget)) {
+      for await (const raw of readEntries(blobSource(this.d.blobs, this.archiveKey), budget)) {
         if (this.signal.aborted) {
           outcome = 'cancelled';
           break;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { ApiError } from '../errors.js';
 import { ArchiveBudget, checkEntryName, EntryGuard, readEntries, sniffBytes, type ArchiveFormat, type ArchiveLimits } from './archive.js';
+import type { ArchiveSource } from './archive-source.js';
 
 /** Extensions taken as audio (anything ffmpeg cannot decode still fails at probe time, per entry). */
 export const AUDIO_EXTENSIONS = new Set(['wav', 'wave', 'mp3', 'flac', 'ogg', 'oga', 'opus', 'm4a', 'mp4', 'aac', 'webm', 'mka', 'aif', 'aiff', 'caf', 'amr', 'wma']);
@@ -38,13 +39,13 @@ export interface Manifest {
 const ext = (p: string): string => posix.extname(p).slice(1).toLowerCase();
 const stem = (p: string): string => p.slice(0, p.length - posix.extname(p).length);
 
-export async function inspectArchive(path: string, format: ArchiveFormat, limits: ArchiveLimits, opts: { sidecar: boolean }): Promise<Manifest> {
+export async function inspectArchive(source: ArchiveSource | string, format: ArchiveFormat, limits: ArchiveLimits, opts: { sidecar: boolean }): Promise<Manifest> {
   const budget = new ArchiveBudget(limits, format);
   const entries: ManifestEntry[] = [];
   const texts = new Map<string, ManifestEntry & { text?: string }>();
   const seen = new Set<string>();
   let count = 0;
-  for await (const raw of readEntries(path, budget)) {
+  for await (const raw of readEntries(source, budget)) {
     if (++count > limits.maxEntries) throw new ApiError(413, 'too_many_entries', `the archive has more than ${limits.maxEntries} entries`);
     const name = checkEntryName(raw.name);
     if (raw.kind === 'symlink' || raw.kind === 'hardlink') {

@@ -16,6 +16,7 @@ import type { Probe } from '../jobs/probe.js';
 import type { TranscriptFormat } from '../jobs/render.js';
 import type { TaskService } from '../jobs/tasks.js';
 import { sniffArchive, type ArchiveLimits } from './archive.js';
+import { blobSource } from './archive-source.js';
 import { checkCallbackUrl } from './callback.js';
 import { exportResults, type ExportFormat, type ExportStream } from './export.js';
 import { IngestRun } from './ingest.js';
@@ -116,11 +117,11 @@ export class BatchService {
         }
       }
       if (blob.bytes === 0) throw new ApiError(400, 'empty_archive', 'the uploaded archive is empty (0 bytes)');
-      if (!blobs.localPath) throw new ApiError(500, 'internal', 'blob store has no local files to read archives from');
-      const path = blobs.localPath(blob.key);
-      const format = await sniffArchive(path);
+      // read in place by byte ranges (zip) or one stream (tar): no local copy, whichever store holds it
+      const source = blobSource(blobs, blob.key);
+      const format = await sniffArchive(source);
       if (!format) throw new ApiError(415, 'not_an_archive', 'the upload is not a zip, tar or tar.gz archive (recognised by content)');
-      manifest = await inspectArchive(path, format, this.limits, { sidecar: options.reference === 'sidecar' });
+      manifest = await inspectArchive(source, format, this.limits, { sidecar: options.reference === 'sidecar' });
       meta = {
         id: newBatchId(),
         owner: input.owner,

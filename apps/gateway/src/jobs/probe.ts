@@ -6,10 +6,10 @@ import { ApiError } from '../errors.js';
 
 export type Probe = (path: string, opts: { maxDurationSec: number }) => Promise<AudioInfo>;
 
-export async function probeBlob(blobs: BlobStore, key: string, maxDurationSec: number, probe: Probe = probeAudio): Promise<AudioInfo> {
-  if (!blobs.localPath) throw new ApiError(500, 'internal', 'blob store has no local files to probe');
+/** ffmpeg probes a file, not a pipe: some containers (mp4/m4a with the index at the end) need seeking, so the store lends a local file. */
+export async function probeBlob(blobs: Pick<BlobStore, 'withFile'>, key: string, maxDurationSec: number, probe: Probe = probeAudio): Promise<AudioInfo> {
   try {
-    return await probe(blobs.localPath(key), { maxDurationSec });
+    return await blobs.withFile(key, (path) => probe(path, { maxDurationSec }));
   } catch (err) {
     if (!isAudioError(err)) throw err;
     const hint = err.code === 'undecodable' || err.code === 'unsupported' ? ' (send a common audio format: wav, mp3, flac, ogg/opus, m4a, webm)' : '';
