@@ -14,7 +14,7 @@ import { AsrEngine, type AsrConfig, type Transcript, type UtteranceOptions } fro
 import type { WorkerAppConfig } from '@voxfleet/config';
 import { createLogger, type Logger } from '@voxfleet/config';
 import { CancelSignals, FleetEvents, FleetStats, Heartbeats, TaskQueue, createRedis, createWorker, modelQueueName, type HeldModel, type WorkerHeartbeat } from '@voxfleet/queue';
-import { LocalBlobStore, ResultCache, ResultStore } from '@voxfleet/storage';
+import { ResultCache, ResultStore, createBlobStore } from '@voxfleet/storage';
 import { startTelemetry, type Telemetry } from '@voxfleet/telemetry';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -116,7 +116,7 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
     queue: queueName,
     model: { id: report.modelId, name: report.modelName },
     capabilities: { languages: report.languages, options: report.options },
-    blobs: new LocalBlobStore(cfg.storage.blobDir),
+    blobs: createBlobStore(cfg.storage),
     results: new ResultStore(redis, prefix, cfg.storage.retentionSec),
     cache: new ResultCache(redis, prefix, cfg.storage.cacheTtlSec),
     stats,

@@ -14,3 +14,4 @@ export { ensureTestGraph, onnxTools, syntheticFeatures, testGraphSourceHash, SIN
 export { sherpaTranscribe, sherpaVersion, SherpaRecognizer, type SherpaKind, type SherpaOptions, type SherpaResult } from './sherpa.js';
 export { SherpaWhisper, whisperExportName, type SherpaWhisperOptions, type SherpaWhisperResult } from './sherpa-whisper.js';
 export { identityOnnx, type OnnxTensorSpec } from './onnx.js';
+export { startS3, S3RVER_KEY, type TestS3 } from './s3.js';
