@@ -51,13 +51,13 @@ describe('Redis Sentinel failover under load (primary + replica + 3 sentinels, g
     const oldPrimary = ha.primary.port;
     expect(await ha.primaryPort()).toBe(oldPrimary);
 
-    const answers: { status: number; at: number }[] = [];
+    const answers: { status: number; at: number; message: string }[] = [];
     const acknowledged: { id: string; at: number }[] = [];
     let killedAt = 0;
     let failedOverAt = 0;
 
     const uploads = mapLimit(clips, 3, async (bytes, i) => {
-      const t: Timed & { tries: number } = await uploadWithRetry(gw.url, KEY, bytes, `clip-${i}.wav`, (a, at) => answers.push({ status: a.status, at }), 90);
+      const t: Timed & { tries: number } = await uploadWithRetry(gw.url, KEY, bytes, `clip-${i}.wav`, (a, at) => answers.push({ status: a.status, at, message: String((a.body?.error as { message?: string } | undefined)?.message ?? '') }), 90);
       if (t.status === 200 || t.status === 202) acknowledged.push({ id: String(t.body!.id), at: Date.now() });
       return t;
     });
@@ -90,6 +90,8 @@ describe('Redis Sentinel failover under load (primary + replica + 3 sentinels, g
     expect(acknowledged).toHaveLength(JOBS);
     expect(acknowledged.filter((a) => a.at < killedAt).length).toBeGreaterThanOrEqual(JOBS / 4);
     expect(acknowledged.filter((a) => a.at > failedOverAt).length).toBeGreaterThan(0); // the gateway works on the new primary
+    // Between the promotion and the old primary's return as a replica nothing can be replicated: those uploads were refused as not acknowledged.
+    expect(refused.filter((a) => a.at > failedOverAt && /not acknowledged/.test(a.message)).length).toBeGreaterThan(0);
 
     // No acknowledged job lost: each one's record is there and it completed (transcribed by the same worker process).
     const views = await finalViews(api, acknowledged.map((a) => a.id), 30);
