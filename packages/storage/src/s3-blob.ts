@@ -191,8 +191,8 @@ export class S3BlobStore implements BlobStore {
   }
 
   async withFile<T>(key: string, use: (path: string) => Promise<T>): Promise<T> {
-    const source = await this.open(key);
     await mkdir(this.opts.tmpDir, { recursive: true });
+    const source = await this.open(key);
     const path = join(this.opts.tmpDir, `${randomUUID()}.blob`);
     try {
       try {
