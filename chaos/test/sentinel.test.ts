@@ -7,8 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisConfigFromEnv } from '@voxfleet/config';
-import { startSentinelRedis, type TestSentinelRedis } from '@voxfleet/testkit';
+import { freePort, startSentinelRedis, type TestSentinelRedis } from '@voxfleet/testkit';
 import { RedisUnavailableError, ReplicationAck, createRedis, describeRedis, isRedisUnavailable } from '@voxfleet/queue';
+import { redisAnswers } from '../../apps/stack/src/redis.js';
 
 describe('Redis Sentinel connections and replication acknowledgements', () => {
   let ha: TestSentinelRedis;
@@ -106,6 +107,14 @@ describe('Redis Sentinel connections and replication acknowledgements', () => {
       process.kill(replicaPid, 'SIGCONT');
       ackConn.disconnect();
     }
+  });
+
+  it("npm start's wait for Redis asks the sentinels (and says no, in time, when none answers)", async () => {
+    expect(await redisAnswers(cfg())).toBe(true);
+    const nowhere = redisConfigFromEnv({ VOXFLEET_REDIS_SENTINELS: `127.0.0.1:${await freePort()}`, VOXFLEET_REDIS_SENTINEL_NAME: ha.masterName });
+    const t0 = Date.now();
+    expect(await redisAnswers(nowhere)).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it('waits for nothing when no replicas are asked for', async () => {
