@@ -7,9 +7,8 @@
  * the queues' command timeout, and a read that fails leaves its series out
  * of that scrape instead of failing it.
  */
-import type { Meter } from '@opentelemetry/api';
 import type { FleetStats, Heartbeats, TaskQueue } from '@voxfleet/queue';
-import { counter, gauge, histogram, observableCounter, observe, observeProcessMemory } from '@voxfleet/telemetry';
+import { counter, gauge, histogram, observableCounter, observe, observeProcessMemory, type Meter } from '@voxfleet/telemetry';
 
 export interface MetricsSource {
   /** every model's queue, with its model */

@@ -4,8 +4,8 @@
  * piece) over the shared micro-batcher, so the pieces of every job this
  * worker holds share batches. Reports what the processor records.
  */
-import { context, type Context, type Tracer } from '@opentelemetry/api';
 import type { Transcript, UtteranceOptions } from '@voxfleet/asr';
+import { context, type Context, type Tracer } from '@voxfleet/telemetry';
 import { transcribeLong, type LongProgress } from '@voxfleet/segmenter';
 import type { Batched } from './batcher.js';
 import type { AudioRun, TranscribeAudio } from './processor.js';

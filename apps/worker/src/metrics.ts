@@ -5,10 +5,9 @@
  * latency, RTFx, audio seconds), the models it holds (load time, loaded),
  * its memory and, where nvidia-smi exists, its GPUs.
  */
-import type { Meter } from '@opentelemetry/api';
 import type { BatchTiming } from '@voxfleet/asr';
 import type { TaskOutcomeStatus } from '@voxfleet/queue';
-import { counter, gauge, histogram, observe, observeGpus, observeProcessMemory } from '@voxfleet/telemetry';
+import { counter, gauge, histogram, observe, observeGpus, observeProcessMemory, type Meter } from '@voxfleet/telemetry';
 
 export interface TaskTiming {
   model: string;

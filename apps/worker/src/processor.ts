@@ -24,8 +24,7 @@ import {
   type TranscribeReturn,
 } from '@voxfleet/queue';
 import { BlobNotFoundError, type BlobStore, type CachedResult, type ErrorInfo, type ProcessingInfo, type TaskOutcome } from '@voxfleet/storage';
-import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { contextFromTraceparent } from '@voxfleet/telemetry';
+import { SpanKind, SpanStatusCode, contextFromTraceparent, type Tracer } from '@voxfleet/telemetry';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { TaskTiming } from './metrics.js';
 

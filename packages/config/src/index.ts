@@ -171,6 +171,11 @@ export const workerConfigSchema = z.object({
   batchOverheadFrames: int(0),
   /** run a batch at once when nothing else is decoding locally or waiting in the queue */
   adaptiveWait: z.boolean(),
+  /**
+   * batches sent to an engine at once; 0 (auto): 1, or 2 for an engine that decodes overlapping batches
+   * together (continuous batching: Fun-ASR-Nano), so the next batch's sequences join the running decode
+   */
+  batchesInFlight: int(0, 64),
   /** jobs held at once (above maxBatch: the next batch decodes while this one infers) */
   concurrency: int(1, 4096),
   /** longest segment long audio is cut into (at pauses) */
@@ -197,7 +202,7 @@ export const telemetryConfigSchema = z.object({
   /** loopback by default: the listener has no authentication */
   metricsHost: z.string().min(1),
   /** OTLP/HTTP base URL (metrics to /v1/metrics, traces to /v1/traces); null = no OTLP export */
-  otlpEndpoint: z.string().url().nullable(),
+  otlpEndpoint: z.string().regex(/^https?:\/\/[^\s/]+/, 'must be an http:// or https:// URL').nullable(),
   /** how often metrics are pushed over OTLP */
   otlpIntervalMs: int(1000),
 });
@@ -438,6 +443,7 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
     maxFrames: get(env, 'VOXFLEET_BATCH_MAX_FRAMES') ?? 4000,
     batchOverheadFrames: get(env, 'VOXFLEET_BATCH_OVERHEAD_FRAMES') ?? 30,
     adaptiveWait: bool(env, 'VOXFLEET_BATCH_ADAPTIVE', true),
+    batchesInFlight: get(env, 'VOXFLEET_BATCHES_IN_FLIGHT') ?? 0,
     concurrency: get(env, 'VOXFLEET_WORKER_CONCURRENCY') ?? 2 * Number(get(env, 'VOXFLEET_BATCH_MAX') ?? 8),
     segmentMaxSec: get(env, 'VOXFLEET_SEGMENT_MAX_SEC') ?? 30,
     heartbeatTtlMs: get(env, 'VOXFLEET_HEARTBEAT_TTL_MS') ?? 15_000,

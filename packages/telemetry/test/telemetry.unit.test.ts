@@ -4,6 +4,7 @@
  * when it cannot), nvidia-smi's CSV is read, and a traceparent carries a
  * span's context across (as it does through the job data).
  */
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { trace } from '@opentelemetry/api';
@@ -66,6 +67,31 @@ describe('telemetry', () => {
       await expect(startTelemetry({ service: 'test', prometheusPort: port })).rejects.toThrow(/VOXFLEET_METRICS_PORT/);
     } finally {
       holder.close();
+    }
+  });
+
+  it('pushes metrics and spans over OTLP/HTTP when an endpoint is set', async () => {
+    const posts: { path: string; bytes: number }[] = [];
+    const collector = createHttpServer((req, res) => {
+      let bytes = 0;
+      req.on('data', (b: Buffer) => (bytes += b.length));
+      req.on('end', () => {
+        posts.push({ path: req.url ?? '', bytes });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => collector.once('listening', r));
+    const { port } = collector.address() as { port: number };
+    try {
+      const t = await startTelemetry({ service: 'test', otlpEndpoint: `http://127.0.0.1:${port}/`, otlpIntervalMs: 200 });
+      counter(t.meter, 'audioSeconds').add(3, { model: 'm' });
+      t.tracer.startSpan('job').end();
+      for (let i = 0; i < 100 && !posts.some((p) => p.path === '/v1/metrics'); i++) await new Promise((r) => setTimeout(r, 50));
+      await t.shutdown(); // flushes the spans
+      expect(posts.find((p) => p.path === '/v1/metrics')?.bytes).toBeGreaterThan(0);
+      expect(posts.find((p) => p.path === '/v1/traces')?.bytes).toBeGreaterThan(0);
+    } finally {
+      collector.close();
     }
   });
 

@@ -4,7 +4,7 @@
  * its child) and one duration measurement labelled with the route template
  * (never the raw path: ids would make a series per job) and the status.
  */
-import { SpanKind, SpanStatusCode, context, trace, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context, trace, type Tracer } from '@voxfleet/telemetry';
 import type { NextFunction, Request, Response } from 'express';
 import { ADMIN_PATH } from './admin.js';
 

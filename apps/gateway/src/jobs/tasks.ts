@@ -8,8 +8,7 @@
  * and reading a job's current state from its task (without writing it).
  */
 import { randomBytes } from 'node:crypto';
-import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { traceparentOf } from '@voxfleet/telemetry';
+import { SpanKind, SpanStatusCode, traceparentOf, type Tracer } from '@voxfleet/telemetry';
 import {
   TASK_ERROR_CODES,
   cacheKeyFor,
