@@ -44,9 +44,17 @@ export const asrConfigSchema = z.object({
   whisperBatch: z.enum(['auto', 'on', 'off']).default('auto'),
   /**
    * Parakeet TDT: `batched` runs the joiner and decoder steps of a batch's utterances in one call each;
-   * `sequential` searches each utterance on its own, as sherpa-onnx does (the encoder still runs once per batch)
+   * `sequential` searches each utterance on its own, as sherpa-onnx does (the encoder still runs once per batch);
+   * `auto` times both on a calibration batch at load and keeps the faster
    */
-  tdtSearch: z.enum(['batched', 'sequential']).default('batched'),
+  tdtSearch: z.enum(['auto', 'batched', 'sequential']).default('auto'),
+  /** Fun-ASR-Nano: LLM steps of a batch's sequences in one call (on), one sequence at a time (off), or the faster of the two measured at load (auto) */
+  nanoBatch: z.enum(['auto', 'on', 'off']).default('auto'),
+  /**
+   * Fun-ASR-Nano: VoxFleet's repetition guard (on) stops a sequence whose tail loops; off decodes to the
+   * stop token or the position budget as sherpa-onnx does (for comparing with it on equal work)
+   */
+  nanoRepetitionGuard: z.enum(['on', 'off']).default('on'),
 });
 
 export type AsrConfig = z.infer<typeof asrConfigSchema>;
@@ -69,7 +77,7 @@ export function asrConfigsFromEnv(env: NodeJS.ProcessEnv = process.env): AsrConf
  * Reads VOXFLEET_MODEL, VOXFLEET_MODEL_NAME, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
  * VOXFLEET_INT8_WEIGHTS, VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH,
  * VOXFLEET_WHISPER_TIMESTAMPS (on/off), VOXFLEET_WHISPER_TASK (transcribe/translate),
- * VOXFLEET_TDT_SEARCH (batched/sequential).
+ * VOXFLEET_WHISPER_BATCH, VOXFLEET_TDT_SEARCH (auto/batched/sequential), VOXFLEET_NANO_BATCH (auto/on/off), VOXFLEET_NANO_REPETITION_GUARD (on/off).
  */
 export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
   const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
@@ -90,6 +98,8 @@ export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides
     whisperTask: env.VOXFLEET_WHISPER_TASK || undefined,
     whisperBatch: env.VOXFLEET_WHISPER_BATCH || undefined,
     tdtSearch: env.VOXFLEET_TDT_SEARCH || undefined,
+    nanoBatch: env.VOXFLEET_NANO_BATCH || undefined,
+    nanoRepetitionGuard: env.VOXFLEET_NANO_REPETITION_GUARD || undefined,
     ...overrides,
   });
 }

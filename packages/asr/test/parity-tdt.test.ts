@@ -39,7 +39,8 @@ describe('Parakeet TDT: parity with sherpa-onnx on the exact-signature graphs an
     dir = await ensureTestGraph('parakeet-tdt');
     work = await mkdtemp(join(tmpdir(), 'voxfleet-tdt-'));
     clips = await Promise.all(CLIPS.map((c) => fixtureSamples(c)));
-    fp32 = await AsrEngine.start({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 });
+    // fp32 fixes the batched search (what these tests compare with sherpa-onnx); int8 leaves it to the measurement at load
+    fp32 = await AsrEngine.start({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1, tdtSearch: 'batched' });
     int8 = await AsrEngine.start({ modelPath: dir, provider: 'cpu', precision: 'int8', threads: 1 });
   }, 300_000);
   afterAll(async () => {
@@ -53,6 +54,13 @@ describe('Parakeet TDT: parity with sherpa-onnx on the exact-signature graphs an
     expect(fp32.report.decoder).toMatch(/TDT greedy .*joiner steps batched across utterances, decoder steps too/);
     expect(fp32.report.weights).toMatch(/decoder state onnx::Slice_3: batch axis declared 1 by the export, relaxed at load/);
     expect(fp32.report.modelId).toMatch(/@[0-9a-f]{12}\/fp32$/);
+  });
+
+  it('chooses the batched or the sequential search by timing both at load (VOXFLEET_TDT_SEARCH=auto, the default)', () => {
+    expect(int8.report.decoder).toMatch(
+      /TDT greedy .*(joiner steps batched across utterances, decoder steps too|each utterance searched on its own) \(measured at load: batched \d+ ms, one at a time \d+ ms on 4 x 6 s\)/,
+    );
+    expect(fp32.report.decoder).toMatch(/\(VOXFLEET_TDT_SEARCH=batched\)/);
   });
 
   it('gives sherpa-onnx text, tokens, timestamps and durations token for token (batched and one by one)', async () => {
@@ -111,7 +119,7 @@ describe('Parakeet TDT: parity with sherpa-onnx on the exact-signature graphs an
     const inputs = t.decoder.inputs.map((s, i) => (i === 2 ? { ...s, dims: [s.dims[0]!, 1, s.dims[2]!] } : s));
     const model = await TransducerModel.load(
       { ...spec, variants: spec.variants.filter((v) => v.precision === 'fp32'), transducer: { ...t, decoder: { ...t.decoder, inputs } } },
-      asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 }),
+      asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1, tdtSearch: 'batched' }),
     );
     try {
       expect(model.report.decoder).toMatch(/decoder steps one utterance at a time: its state batch is fixed at 1/);

@@ -35,7 +35,7 @@ import { relaxInputDims } from '../onnx-dims.js';
 import type { ModelSpec, TransducerSpec } from '../registry.js';
 import { openSession, weightsNote, type ModelVariant } from '../session.js';
 import type { JobOptions } from './family.js';
-import { fastestOf, selectSession, calibrationAudio } from './select.js';
+import { chooseStepBatching, fastestOf, selectSession, calibrationAudio } from './select.js';
 
 interface Sessions {
   encoder: ort.InferenceSession;
@@ -177,11 +177,7 @@ export class TransducerModel {
           kind: spec.kind,
           options: spec.options,
           version: spec.metadata.url ?? spec.metadata.comment ?? spec.kind,
-          decoder: `TDT greedy (${t.numDurations} durations, ≤ 5 tokens per frame; ${
-            config.tdtSearch === 'sequential'
-              ? 'each utterance searched on its own (VOXFLEET_TDT_SEARCH=sequential)'
-              : `joiner steps batched across utterances, decoder steps ${sessions.batchedDecoder ? 'too' : 'one utterance at a time: its state batch is fixed at 1'}`
-          })`,
+          decoder: '',
           file: variant.file,
           provider,
           precision: variant.precision,
@@ -195,8 +191,38 @@ export class TransducerModel {
     const r = sel.model.report;
     r.calibration = sel.calibration;
     r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: '', precision: r.precision }).id;
+    await sel.model.chooseSearch();
     r.loadMs = Math.round(performance.now() - t0);
     return sel.model;
+  }
+
+  /** each utterance's search on its own, as sherpa-onnx runs them (else the batch's searches together) */
+  private sequential = false;
+
+  /**
+   * VOXFLEET_TDT_SEARCH: `auto` times the calibration batch (4 x 6 s) searched together and one utterance at a
+   * time, on the provider and precision chosen, and keeps the faster (both give the same tokens in fp32:
+   * parity-tdt.test.ts); `batched` / `sequential` fix it. The encoder runs once per batch either way.
+   */
+  private async chooseSearch(): Promise<void> {
+    const mode = this.config.tdtSearch;
+    const audio = calibrationAudio(4, 6);
+    const feats = audio.map((a) => this.frontEnd.compute(a));
+    const durs = audio.map(() => 6);
+    const choice = await chooseStepBatching(
+      mode === 'auto' ? 'auto' : mode === 'batched' ? 'on' : 'off',
+      'VOXFLEET_TDT_SEARCH',
+      '4 x 6 s',
+      () => this.runBatch(feats, durs, false),
+      () => this.runBatch(feats, durs, true),
+    );
+    this.sequential = !choice.batched;
+    const why = mode === 'auto' ? choice.why : `VOXFLEET_TDT_SEARCH=${mode}`;
+    this.report.decoder = `TDT greedy (${this.t.numDurations} durations, ≤ 5 tokens per frame; ${
+      this.sequential
+        ? `each utterance searched on its own (${why})`
+        : `joiner steps batched across utterances, decoder steps ${this.s.batchedDecoder ? 'too' : 'one utterance at a time: its state batch is fixed at 1'} (${why})`
+    })`;
   }
 
   /** Encoder output frames for `numSamples` samples: the batcher's cost. */
@@ -315,14 +341,14 @@ export class TransducerModel {
     }
   }
 
-  private async runBatch(feats: FrontEndFeatures[], durations: number[]): Promise<TdtTranscript[]> {
+  private async runBatch(feats: FrontEndFeatures[], durations: number[], sequential = this.sequential): Promise<TdtTranscript[]> {
     const n = feats.length;
     if (n === 0) return [];
     const encoded = await this.encode(feats);
     const searches = encoded.lengths.map((len) => new TdtSearch(len, this.t.info.vocabSize));
     const all = searches.map((_, i) => i);
     // 'sequential': each utterance's search on its own, as sherpa-onnx runs them (the reference for the batched one)
-    for (const lanes of this.config.tdtSearch === 'sequential' ? all.map((i) => [i]) : [all]) await this.search(lanes, searches, encoded);
+    for (const lanes of sequential ? all.map((i) => [i]) : [all]) await this.search(lanes, searches, encoded);
     const segmenting = { segmentGapSec: this.config.segmentGapSec, maxSegmentSec: this.config.maxSegmentSec };
     return searches.map((s, i) => tdtTranscript(s, this.table, this.t.info, { durationSec: durations[i]!, ...segmenting }));
   }

@@ -50,7 +50,7 @@ import type { ModelSpec } from '../registry.js';
 import type { WhisperSpec } from '../whisper-registry.js';
 import { openSession, weightsNote, type ModelVariant } from '../session.js';
 import { UnsupportedOptionError, type JobOptions } from './family.js';
-import { fastestOf, selectSession, calibrationAudio } from './select.js';
+import { chooseStepBatching, fastestOf, selectSession, calibrationAudio } from './select.js';
 
 /** sherpa-onnx's limits (offline-recognizer-whisper-impl.h DecodeStream). */
 export const WHISPER_MAX_FRAMES = 3000;
@@ -187,20 +187,17 @@ export class WhisperModel {
    */
   private async chooseBatching(): Promise<void> {
     const r = this.report;
-    const mode = this.config.whisperBatch;
-    let why: string;
-    if (mode === 'auto') {
-      const { feats, opts, durs } = this.calibrationBatch();
-      const batched = await fastestOf(() => this.runBatch(feats, opts, durs, { batched: true }), 1);
-      const single = await fastestOf(() => this.runBatch(feats, opts, durs, { batched: false }), 1);
-      this.batching = batched <= single;
-      why = `measured at load: batched ${batched.toFixed(0)} ms, one at a time ${single.toFixed(0)} ms on 4 x 6 s`;
-    } else {
-      this.batching = mode === 'on';
-      why = `VOXFLEET_WHISPER_BATCH=${mode}`;
-    }
+    const { feats, opts, durs } = this.calibrationBatch();
+    const choice = await chooseStepBatching(
+      this.config.whisperBatch,
+      'VOXFLEET_WHISPER_BATCH',
+      '4 x 6 s',
+      () => this.runBatch(feats, opts, durs, { batched: true }),
+      () => this.runBatch(feats, opts, durs, { batched: false }),
+    );
+    this.batching = choice.batched;
     const steps = this.batching ? `decoder steps batched at aligned positions, ${this.w.layout === 'optimum' ? 'one past length' : 'one offset'} per batch` : 'decoder steps one sequence at a time';
-    r.decoder = r.decoder.replace(/decoder steps batched at aligned positions, one (offset|past length) per batch/, `${steps} (${why})`);
+    r.decoder = r.decoder.replace(/decoder steps batched at aligned positions, one (offset|past length) per batch/, `${steps} (${choice.why})`);
   }
 
   private calibrationBatch(): { feats: FrontEndFeatures[]; opts: JobOptions[]; durs: number[] } {
