@@ -18,6 +18,9 @@
  * - One batch runs at a time (the engine has one inference thread); items
  *   arriving meanwhile form the next batch. Producers keep decoding while a
  *   batch runs, so decode of the next batch overlaps inference of this one.
+ *   With `maxInFlight` > 1 (an engine whose decoding loop takes in the
+ *   sequences of later batches as others finish: continuous batching) up to
+ *   that many batches run at once, each formed by the same rules.
  */
 export interface BatchInfo {
   size: number;
@@ -48,6 +51,8 @@ export interface BatcherOptions<I = unknown> {
   moreComing?: () => boolean | Promise<boolean>;
   /** called after every batch */
   onBatch?: (info: BatchInfo) => void;
+  /** batches running at once (default 1); more only pays for an engine that decodes overlapping batches together */
+  maxInFlight?: number;
 }
 
 export interface Batched<O> {
@@ -101,7 +106,9 @@ export function planGroups(sortedCosts: readonly number[], maxBatch: number, max
 export class MicroBatcher<I, O> {
   private waiting: Pending<I, O>[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  /** batches running now */
+  private inFlight = 0;
+  private readonly maxInFlight: number;
   private probing = false;
   private seq = 0;
   private readonly maxFrames: number;
@@ -115,16 +122,18 @@ export class MicroBatcher<I, O> {
     this.maxFrames = opts.maxFrames ?? Infinity;
     if (!(this.maxFrames > 0)) throw new RangeError('maxFrames must be positive');
     this.overhead = opts.overheadFrames ?? 1e9;
+    this.maxInFlight = opts.maxInFlight ?? 1;
+    if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new RangeError('maxInFlight must be a positive integer');
   }
 
-  /** Items waiting for a batch (not counting the running one). */
+  /** Items waiting for a batch (not counting running ones). */
   get pending(): number {
     return this.waiting.length;
   }
 
   /** Whether a batch is running now. */
   get busy(): boolean {
-    return this.running;
+    return this.inFlight > 0;
   }
 
   /** Adds an item to a coming batch. Aborting `signal` rejects at once (a running batch still finishes; its result for this item is dropped). */
@@ -167,7 +176,7 @@ export class MicroBatcher<I, O> {
   }
 
   private schedule(): void {
-    if (this.running || this.waiting.length === 0) return;
+    if (this.inFlight >= this.maxInFlight || this.waiting.length === 0) return;
     const waited = Date.now() - this.waiting[0]!.enqueuedAt;
     if (this.full() || waited >= this.opts.maxWaitMs) {
       this.flush();
@@ -190,7 +199,7 @@ export class MicroBatcher<I, O> {
       return; // no answer: keep waiting for the window
     }
     const act = (more: boolean): void => {
-      if (!more && !this.running && this.waiting.length > 0) this.flush();
+      if (!more && this.inFlight < this.maxInFlight && this.waiting.length > 0) this.flush();
     };
     if (typeof answer === 'boolean') {
       act(answer);
@@ -246,7 +255,9 @@ export class MicroBatcher<I, O> {
     }
     const batch = this.take();
     if (batch.length === 0) return;
-    this.running = true;
+    this.inFlight++;
+    // with room for another batch, what is left may form one now (a different length group, or a full one)
+    queueMicrotask(() => this.schedule());
     const started = Date.now();
     const t0 = performance.now();
     let frames = 0;
@@ -272,7 +283,7 @@ export class MicroBatcher<I, O> {
           }),
       )
       .finally(() => {
-        this.running = false;
+        this.inFlight--;
         this.schedule();
       });
   }

@@ -101,6 +101,7 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
     maxWaitMs: w.maxWaitMs,
     maxFrames: w.maxFrames,
     overheadFrames: w.batchOverheadFrames,
+    maxInFlight: w.batchesInFlight || (engine.concurrent ? 2 : 1),
     cost: (piece) => engine.frames(piece.samples.length),
     ...(w.adaptiveWait ? { moreComing } : {}),
     onBatch: ({ size, ms, frames, paddedFrames }) => {

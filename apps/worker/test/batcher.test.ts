@@ -41,6 +41,41 @@ describe('MicroBatcher', () => {
     expect(batches).toEqual([[1], [2, 3]]);
   });
 
+  it('with maxInFlight 2 starts the next batch while one runs, never a third (continuous-batching engines)', async () => {
+    let running = 0;
+    let most = 0;
+    const started: number[][] = [];
+    const release: (() => void)[] = [];
+    const run = async (items: number[]): Promise<string[]> => {
+      started.push(items);
+      most = Math.max(most, ++running);
+      await new Promise<void>((r) => release.push(r));
+      running--;
+      return items.map((i) => `r${i}`);
+    };
+    const b = new MicroBatcher(run, { maxBatch: 2, maxWaitMs: 60_000, maxInFlight: 2 });
+    const out = Promise.all([1, 2, 3, 4, 5, 6].map((i) => b.submit(i)));
+    await new Promise((r) => setTimeout(r, 20));
+    // two full batches run side by side; the third waits for a free slot
+    expect(started).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(b.busy).toBe(true);
+    expect(b.pending).toBe(2);
+    release.shift()!();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(started).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    while (release.length) release.shift()!();
+    expect((await out).map((o) => o.output)).toEqual(['r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
+    expect(most).toBe(2);
+    expect(() => new MicroBatcher(run, { maxBatch: 2, maxWaitMs: 1, maxInFlight: 0 })).toThrow(/maxInFlight/);
+  });
+
   it('drops an aborted item before its batch starts and rejects its caller', async () => {
     const { batches, run } = recorder();
     const b = new MicroBatcher(run, { maxBatch: 8, maxWaitMs: 20 });

@@ -47,7 +47,8 @@ export function errorInfo(err: unknown): ErrorInfo {
 }
 
 export type EngineResponse =
-  | { type: 'ready'; report: LoadReport; cost: FrameCost }
+  /** concurrent: requests may run side by side in the thread (a backend whose decoding loop takes in later requests' sequences: Fun-ASR-Nano) */
+  | { type: 'ready'; report: LoadReport; cost: FrameCost; concurrent: boolean }
   | { type: 'failed'; error: ErrorInfo }
   | { type: 'result'; id: number; transcripts: Transcript[]; timing: BatchTiming }
   | { type: 'error'; id: number; error: ErrorInfo }

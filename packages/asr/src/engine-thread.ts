@@ -27,6 +27,8 @@ interface Loaded {
   cost: FrameCost;
   transcribe(audio: Float32Array[], options: UtteranceOptions[]): Promise<{ transcripts: Transcript[]; timing: BatchTiming }>;
   release(): Promise<void>;
+  /** transcribe calls may overlap (the model joins them into one running decode) */
+  concurrent?: boolean;
 }
 
 async function load(): Promise<Loaded> {
@@ -44,7 +46,8 @@ async function load(): Promise<Loaded> {
   }
   if (spec.kind === 'funasr-nano') {
     const m = await NanoModel.load(spec, config);
-    return { report: m.report, cost: { kind: 'lfr', n: spec.nano!.info.lfrWindowShift }, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release() };
+    // overlapping requests share the model's one LLM loop (continuous batching)
+    return { report: m.report, cost: { kind: 'lfr', n: spec.nano!.info.lfrWindowShift }, transcribe: (audio, options) => m.transcribe(audio, options), release: () => m.release(), concurrent: true };
   }
   if (spec.kind !== 'voxfleet-ctc') {
     const m = await FamilyModel.load(spec, config);
@@ -80,23 +83,34 @@ async function main(): Promise<void> {
     post({ type: 'failed', error: errorInfo(err) });
     return;
   }
-  post({ type: 'ready', report: model.report, cost: model.cost });
-  // Requests are handled one at a time, in order: one session, one batch in flight.
+  post({ type: 'ready', report: model.report, cost: model.cost, concurrent: model.concurrent === true });
+  const run = async (req: Extract<EngineRequest, { type: 'transcribe' }>): Promise<void> => {
+    try {
+      const { transcripts, timing } = await model.transcribe(req.audio, req.options ?? []);
+      post({ type: 'result', id: req.id, transcripts, timing });
+    } catch (err) {
+      post({ type: 'error', id: req.id, error: errorInfo(err) });
+    }
+  };
+  // Requests are handled one at a time, in order (one session, one batch in flight), except on a
+  // concurrent model, whose requests start as they come; close waits for every one still running.
   let chain = Promise.resolve();
+  const running = new Set<Promise<void>>();
   port!.on('message', (req: EngineRequest) => {
+    if (req.type === 'transcribe' && model.concurrent) {
+      const p = run(req).finally(() => running.delete(p));
+      running.add(p);
+      return;
+    }
     chain = chain.then(async () => {
       if (req.type === 'close') {
+        await Promise.all(running);
         await model.release();
         post({ type: 'closed' });
         port!.close();
         return;
       }
-      try {
-        const { transcripts, timing } = await model.transcribe(req.audio, req.options ?? []);
-        post({ type: 'result', id: req.id, transcripts, timing });
-      } catch (err) {
-        post({ type: 'error', id: req.id, error: errorInfo(err) });
-      }
+      await run(req);
     });
   });
 }

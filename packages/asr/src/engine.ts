@@ -52,6 +52,11 @@ export class AsrEngine {
     readonly config: AsrConfig,
     readonly report: LoadReport,
     private readonly cost: FrameCost,
+    /**
+     * Batches sent while others run are decoded together with them (the model's decoding loop takes in
+     * their sequences as others finish: Fun-ASR-Nano); false: the thread runs one batch at a time, in order.
+     */
+    readonly concurrent: boolean,
   ) {
     worker.on('message', (msg: EngineResponse) => this.onMessage(msg));
     worker.on('error', (err) => this.fail(err));
@@ -92,7 +97,7 @@ export class AsrEngine {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
     });
-    return new AsrEngine(worker, config, ready.report, ready.cost);
+    return new AsrEngine(worker, config, ready.report, ready.cost, ready.concurrent);
   }
 
   /** Model frames an utterance of `numSamples` samples occupies (for batch budgets). */

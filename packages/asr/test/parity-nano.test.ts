@@ -52,7 +52,8 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
     dir = await ensureTestGraph('funasr-nano');
     loopDir = await ensureTestGraph('funasr-nano-loop');
     clips = await Promise.all(CLIPS.map((c) => fixtureSamples(c)));
-    fp32 = await AsrEngine.start({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 });
+    // the engine fixes batched LLM steps (what these tests compare with sherpa-onnx); `direct` leaves it to the measurement at load
+    fp32 = await AsrEngine.start({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1, nanoBatch: 'on' });
     const cfg = asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 });
     direct = await NanoModel.load(await loadModelSpec(cfg), cfg);
     const lcfg = asrConfigSchema.parse({ modelPath: loopDir, provider: 'cpu', precision: 'fp32', threads: 1 });
@@ -66,8 +67,14 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
 
   it('loads the three graphs and says how it decodes', () => {
     expect(fp32.report).toMatchObject({ kind: 'funasr-nano', precision: 'fp32', provider: 'cpu', options: { language: true, itn: true } });
-    expect(fp32.report.decoder).toMatch(/LLM greedy .*512 positions.*audio rows: all.*batched.*float32 cache/);
+    expect(fp32.report.decoder).toMatch(/LLM greedy .*512 positions.*audio rows: all.*float32 cache; LLM steps batched across utterances \(VOXFLEET_NANO_BATCH=on\)/);
     expect(fp32.report.modelId).toMatch(/@[0-9a-f]{12}\/fp32$/);
+  });
+
+  it('chooses batched or one-at-a-time LLM steps by timing both at load (VOXFLEET_NANO_BATCH=auto, the default)', () => {
+    expect(direct.report.decoder).toMatch(
+      /; LLM steps (batched across utterances|one utterance at a time) \(measured at load: batched \d+ ms, one at a time \d+ ms on 4 x 3 s, ≤ 32 new tokens each\)\)$/,
+    );
   });
 
   it('gives sherpa-onnx text, tokens and timestamps token for token (batched and one by one)', async () => {
@@ -158,6 +165,29 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
     expect(new Set(all.map((g) => g.stop))).toEqual(new Set(['eos', 'im_end']));
   }, 300_000);
 
+  it('lets a call made while another decodes join its LLM loop (continuous batching), each call getting its own results', async () => {
+    const ps = await prompts(direct, [clips[1]!, clips[2]!, clips[4]!]);
+    const later = await prompts(direct, [clips[0]!.slice(0, 16000), clips[3]!.slice(0, 24000)]);
+    const alone = [];
+    for (const p of [...ps, ...later]) alone.push((await direct.generate([p]))[0]!);
+    const { batches, joins } = direct.stats;
+    const first = direct.generate(ps);
+    await new Promise((r) => setImmediate(r)); // the first call's loop is running: its prefill is on the way
+    const second = direct.generate(later);
+    expect(await first).toEqual(alone.slice(0, 3));
+    expect(await second).toEqual(alone.slice(3));
+    // one loop for both calls: the later prompts joined it instead of waiting for a batch of their own
+    expect(direct.stats.batches - batches).toBe(1);
+    expect(direct.stats.joins - joins).toBe(2);
+    // and through the engine thread, whose requests run side by side on this model
+    expect(fp32.concurrent).toBe(true);
+    const parts = [clips[2]!, clips[0]!.slice(0, 16000), clips[4]!];
+    const one = [];
+    for (const c of parts) one.push((await fp32.transcribe([c.slice()])).transcripts[0]!);
+    const together = await Promise.all([fp32.transcribe([parts[0]!.slice(), parts[2]!.slice()]), fp32.transcribe([parts[1]!.slice()])]);
+    expect([...together[0].transcripts, ...together[1].transcripts].map(view)).toEqual([one[0], one[2], one[1]].map(view));
+  }, 300_000);
+
   it('keeps to the 512-position budget as sherpa-onnx does: generation stops at the cache end, audio rows are trimmed when the prompt does not fit', async () => {
     // ~26 s: 430-odd rows + the prompt leave room for fewer tokens than the tiny LLM wants
     const near = concat([clips[3]!, clips[0]!, clips[4]!, clips[1]!]).slice(0, 26 * 16000);
@@ -224,5 +254,16 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
     expect(sherpa!.tokens.length).toBe(unguarded.ids.length);
     const t = (await loop.transcribe([clips[0]!.slice()])).transcripts[0]!;
     expect(t.tokens.map((x) => x.text)).toEqual([' hello', ' world', ' green']);
+    // VOXFLEET_NANO_REPETITION_GUARD=off: transcripts decoded to the budget, sherpa-onnx's tokens (for equal-work benchmarks)
+    const cfg = asrConfigSchema.parse({ modelPath: loopDir, provider: 'cpu', precision: 'fp32', threads: 1, nanoRepetitionGuard: 'off', nanoBatch: 'on' });
+    const free = await NanoModel.load(await loadModelSpec(cfg), cfg);
+    try {
+      expect(free.report.decoder).toMatch(/no repetition guard \(VOXFLEET_NANO_REPETITION_GUARD=off/);
+      expect(free.report.modelId).not.toBe(loop.report.modelId);
+      const u = (await free.transcribe([clips[0]!.slice()])).transcripts[0]!;
+      expect(u.tokens.map((x) => x.text)).toEqual(sherpa!.tokens);
+    } finally {
+      await free.release();
+    }
   }, 300_000);
 });

@@ -18,6 +18,10 @@
  *   repetition guard, and leaves the batch (its cache rows are dropped). A sequence whose
  *   padding would make the shared cache run out before its own budget is decoded again
  *   alone, so a batch decodes exactly as one at a time.
+ * - continuous batching: transcribe calls share one running LLM loop, so the prompts of a
+ *   request that arrives while another's sequences decode join them as slots free up
+ *   (the engine thread lets such requests run side by side: `concurrent` in its ready
+ *   message, and the worker keeps several batches in flight).
  * - the fp16 build's caches and deltas are float16 (copied as raw halves).
  */
 import { createHash } from 'node:crypto';
@@ -48,7 +52,7 @@ import { fileDigest, modelIdentity } from '../identity.js';
 import type { ModelSpec } from '../registry.js';
 import { openSession, weightsNote, type ModelVariant } from '../session.js';
 import { UnsupportedOptionError, type JobOptions } from './family.js';
-import { fastestOf, selectSession, calibrationAudio } from './select.js';
+import { chooseStepBatching, fastestOf, selectSession, calibrationAudio } from './select.js';
 
 interface Sessions {
   encoder: ort.InferenceSession;
@@ -139,6 +143,29 @@ function acceptToken(
 }
 
 
+/** One sequence of the LLM loop: its prompt and guard, its result so far, and the promise its caller awaits. */
+interface NanoSequence {
+  prompt: NanoPrompt;
+  guard: RepetitionGuard | null;
+  res: NanoGenerated;
+  finished: Promise<NanoGenerated>;
+  done(): void;
+  fail(err: unknown): void;
+}
+
+function newSequence(prompt: NanoPrompt, guard: RepetitionGuard | null): NanoSequence {
+  const res: NanoGenerated = { ids: [], stop: 'budget' };
+  let done!: () => void;
+  let fail!: (err: unknown) => void;
+  const finished = new Promise<NanoGenerated>((resolve, reject) => {
+    done = () => resolve(res);
+    fail = reject;
+  });
+  // a caller that stopped waiting (its own error) must not leave an unhandled rejection behind
+  finished.catch(() => undefined);
+  return { prompt, guard, res, finished, done, fail };
+}
+
 /** Sequences an LLM call decodes together at most (the rest join as others finish). */
 export const NANO_LLM_BATCH = 16;
 
@@ -187,7 +214,7 @@ export class NanoModel {
           kind: spec.kind,
           options: spec.options,
           version: spec.metadata.url ?? spec.metadata.comment ?? spec.kind,
-          decoder: `LLM greedy (stop <|endoftext|>/<|im_end|>, ≤ ${info.maxTotalLen} positions, repetition guard; audio rows: ${audioRows}; positions: ${positions}; LLM steps batched across utterances, ${info.cacheType} cache)`,
+          decoder: `LLM greedy (stop <|endoftext|>/<|im_end|>, ≤ ${info.maxTotalLen} positions, repetition guard; audio rows: ${audioRows}; positions: ${positions}; ${info.cacheType} cache; LLM steps batched across utterances)`,
           file: variant.file,
           provider,
           precision: variant.precision,
@@ -201,10 +228,38 @@ export class NanoModel {
     );
     const r = sel.model.report;
     r.calibration = sel.calibration;
-    const tag = [audioRows === 'all' ? '' : 'lfr-rows', positions === 'sherpa' ? '' : 'contiguous'].filter(Boolean).join('+');
+    if (config.nanoRepetitionGuard === 'off') {
+      sel.model.guard = null;
+      r.decoder = r.decoder.replace('repetition guard', 'no repetition guard (VOXFLEET_NANO_REPETITION_GUARD=off: to the budget, as sherpa-onnx)');
+    }
+    const tag = [audioRows === 'all' ? '' : 'lfr-rows', positions === 'sherpa' ? '' : 'contiguous', sel.model.guard ? '' : 'noguard'].filter(Boolean).join('+');
     r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: tag, precision: r.precision }).id;
+    await sel.model.chooseBatching(config);
     r.loadMs = Math.round(performance.now() - t0);
     return sel.model;
+  }
+
+  /** LLM steps of a batch's sequences in one call (else one sequence at a time) */
+  private batching = true;
+  /** the repetition guard transcripts are decoded with (null: none, as sherpa-onnx) */
+  private guard: RepetitionGuard | null = NANO_REPETITION_GUARD;
+
+  /**
+   * VOXFLEET_NANO_BATCH: `auto` times the prompts of 4 x 3 s (calibrationPrompts) decoded batched and one at a
+   * time on the provider and precision chosen, and keeps the faster; `on` / `off` fix it.
+   * Both give the same ids in fp32 (parity-nano.test.ts).
+   */
+  private async chooseBatching(config: AsrConfig): Promise<void> {
+    const prompts = await this.calibrationPrompts(4, 3);
+    const choice = await chooseStepBatching(
+      config.nanoBatch,
+      'VOXFLEET_NANO_BATCH',
+      '4 x 3 s, ≤ 32 new tokens each',
+      () => this.generate(prompts, { batch: true, guard: null }),
+      () => this.generate(prompts, { batch: false, guard: null }),
+    );
+    this.batching = choice.batched;
+    this.report.decoder = this.report.decoder.replace(/; LLM steps batched across utterances\)$/, `; ${this.batching ? 'LLM steps batched across utterances' : 'LLM steps one utterance at a time'} (${choice.why}))`);
   }
 
   /** LFR rows for `numSamples` samples: the batcher's cost. */
@@ -212,9 +267,22 @@ export class NanoModel {
     return Math.max(1, this.frontEnd.frames(numSamples));
   }
 
+  /**
+   * Front-end, encoder and prompts of `count` x `seconds` s of calibration audio, each sequence capped at 32 new
+   * tokens: decode steps dominate the time as in real work, but the cost is bounded whatever the weights do
+   * (random test weights, or the guard off, would otherwise run every sequence to the 512-position budget).
+   */
+  private async calibrationPrompts(count: number, seconds: number): Promise<NanoPrompt[]> {
+    const prompts: NanoPrompt[] = [];
+    for (const a of calibrationAudio(count, seconds)) {
+      const p = await this.prompt(this.frontEnd.compute(a), { language: null, itn: null });
+      if (p) prompts.push({ ...p, fitted: { ...p.fitted, maxNewTokens: Math.min(32, p.fitted.maxNewTokens) } });
+    }
+    return prompts;
+  }
+
   private async calibrate(): Promise<number> {
-    const audio = calibrationAudio(2, 3);
-    return fastestOf(() => this.transcribe(audio, []), 2);
+    return fastestOf(async () => this.generate(await this.calibrationPrompts(2, 3), { guard: null }), 2);
   }
 
   /** Front-end, encoder, prompts and batched LLM decoding of one batch. */
@@ -225,7 +293,7 @@ export class NanoModel {
     const prompts: (NanoPrompt | null)[] = [];
     for (let i = 0; i < feats.length; i++) prompts.push(await this.prompt(feats[i]!, options[i] ?? { language: null, itn: null }));
     const live = prompts.filter((p): p is NanoPrompt => p !== null);
-    const gen = await this.generate(live);
+    const gen = await this.generate(live, { batch: this.batching, guard: this.guard });
     let k = 0;
     const transcripts = prompts.map((p, i) => {
       const g = p ? gen[k++]! : { ids: [], stop: 'budget' as NanoStop };
@@ -309,19 +377,63 @@ export class NanoModel {
     return { ...transcriptOf(segments, timings, durationSec), sherpa: { text, tokens, timestamps: stamps } };
   }
 
-  /** Greedy decoding of prompts: batched (default) or one at a time; both give the same ids. */
+  /**
+   * Greedy decoding of prompts: batched (default) or one at a time; both give the same ids.
+   * Batched calls without their own `maxBatch` share one running LLM loop (continuous batching):
+   * the prompts of a call made while another call's sequences decode join that loop as its
+   * sequences finish, instead of waiting for the whole batch; each call resolves when its own
+   * sequences are done.
+   */
   async generate(prompts: readonly NanoPrompt[], opts: NanoDecodeOptions = {}): Promise<NanoGenerated[]> {
     const guard = opts.guard === undefined ? NANO_REPETITION_GUARD : opts.guard;
     if (prompts.length === 0) return [];
     if (opts.batch === false || prompts.length === 1) {
       const out: NanoGenerated[] = [];
-      for (const p of prompts) out.push((await this.generateBatch([p], guard, 1))[0]!);
+      for (const p of prompts) out.push(await this.decodeAlone(p, guard));
       return out;
     }
-    const out = await this.generateBatch(prompts, guard, opts.maxBatch ?? NANO_LLM_BATCH);
+    const seqs = prompts.map((p) => newSequence(p, guard));
+    if (opts.maxBatch === undefined) {
+      this.shared.push(...seqs);
+      this.kick();
+    } else await this.drain([...seqs], opts.maxBatch);
+    const out = await Promise.all(seqs.map((q) => q.finished));
     // padding or a late join cut a sequence's room in the shared cache: decode it again on its own
-    for (let i = 0; i < out.length; i++) if (out[i]!.stop === 'cache_full') out[i] = (await this.generateBatch([prompts[i]!], guard, 1))[0]!;
+    for (let i = 0; i < out.length; i++) if (out[i]!.stop === 'cache_full') out[i] = await this.decodeAlone(prompts[i]!, guard);
     return out;
+  }
+
+  /** sequences waiting for the shared LLM loop, and that loop while it runs */
+  private readonly shared: NanoSequence[] = [];
+  private sharedLoop: Promise<void> | undefined;
+
+  /** Starts the shared loop unless it runs; one that ends while sequences were being added starts again. */
+  private kick(): void {
+    if (this.sharedLoop) return;
+    this.sharedLoop = this.drain(this.shared, NANO_LLM_BATCH).finally(() => {
+      this.sharedLoop = undefined;
+      if (this.shared.length > 0) this.kick();
+    });
+  }
+
+  private async decodeAlone(p: NanoPrompt, guard: RepetitionGuard | null): Promise<NanoGenerated> {
+    const q = newSequence(p, guard);
+    await this.drain([q], 1);
+    return q.finished;
+  }
+
+  /**
+   * Runs batches from `queue` (which callers may grow meanwhile) until it is empty. A failed LLM
+   * call fails the sequences of its batch and every one still waiting in `queue`.
+   */
+  private async drain(queue: NanoSequence[], maxBatch: number): Promise<void> {
+    while (queue.length > 0) {
+      try {
+        await this.generateBatch(queue, maxBatch);
+      } catch (err) {
+        for (const q of queue.splice(0)) q.fail(err);
+      }
+    }
   }
 
   private cacheBuffer(n: number): Float32Array | Uint16Array {
@@ -338,110 +450,119 @@ export class NanoModel {
    * stops with 'cache_full' (generate() decodes it again alone). Prompts left when the batch
    * empties start a new batch.
    */
-  private async generateBatch(prompts: readonly NanoPrompt[], guard: RepetitionGuard | null, maxBatch: number): Promise<NanoGenerated[]> {
+  private async generateBatch(waiting: NanoSequence[], maxBatch: number): Promise<void> {
     const { hiddenSize: H, maxTotalLen: M, numLayers: L, numKvHeads, headDim, vocabSize } = this.info;
     const seqSize = M * numKvHeads * headDim;
     const ids = chatMlIds(this.tokenizer);
-    const lens = prompts.map((p) => p.fitted.ids.length);
-    const results: NanoGenerated[] = prompts.map(() => ({ ids: [], stop: 'budget' }));
-    const waiting = prompts.map((_, i) => i).filter((i) => prompts[i]!.fitted.maxNewTokens > 0);
-    if (waiting.length === 0) return results;
+    const len = (q: NanoSequence): number => q.prompt.fitted.ids.length;
+    // a prompt with no room for one new token is done before it starts
+    for (const q of waiting.filter((x) => x.prompt.fitted.maxNewTokens <= 0)) {
+      waiting.splice(waiting.indexOf(q), 1);
+      q.done();
+    }
+    if (waiting.length === 0) return;
     let active = waiting.splice(0, Math.max(1, Math.min(maxBatch, waiting.length)));
-    this.stats.batches++;
-    const P = Math.max(...active.map((i) => lens[i]!));
-    const pad = new Map<number, number>(active.map((i) => [i, P - lens[i]!]));
-    // sherpa-onnx's positions: the row after each prompt stays empty and masked (see NanoPositions)
-    const gap = this.positions === 'sherpa' ? 1 : 0;
-    const hole = new Map<number, number>(active.map((i) => [i, gap ? P : -1]));
-    let keys: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
-    let values: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
-    // the caches of `to` (a list of sequences) from those of `from` plus extra single-sequence caches
-    const rebuild = (from: number[], to: number[], extra: Map<number, { k: (Float32Array | Uint16Array)[]; v: (Float32Array | Uint16Array)[] }>): void => {
-      const nk: (Float32Array | Uint16Array)[] = [];
-      const nv: (Float32Array | Uint16Array)[] = [];
-      for (let l = 0; l < L; l++) {
-        const k = this.cacheBuffer(to.length * seqSize);
-        const v = this.cacheBuffer(to.length * seqSize);
-        to.forEach((i, r) => {
-          const at = from.indexOf(i);
-          const srcK = at >= 0 ? keys[l]!.subarray(at * seqSize, (at + 1) * seqSize) : extra.get(i)!.k[l]!;
-          const srcV = at >= 0 ? values[l]!.subarray(at * seqSize, (at + 1) * seqSize) : extra.get(i)!.v[l]!;
-          k.set(srcK as never, r * seqSize);
-          v.set(srcV as never, r * seqSize);
+    /** sequences of this batch not yet done: failed together when an LLM call throws */
+    const live = new Set(active);
+    try {
+      this.stats.batches++;
+      const P = Math.max(...active.map(len));
+      const pad = new Map<NanoSequence, number>(active.map((q) => [q, P - len(q)]));
+      // sherpa-onnx's positions: the row after each prompt stays empty and masked (see NanoPositions)
+      const gap = this.positions === 'sherpa' ? 1 : 0;
+      const hole = new Map<NanoSequence, number>(active.map((q) => [q, gap ? P : -1]));
+      let keys: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
+      let values: (Float32Array | Uint16Array)[] = Array.from({ length: L }, () => this.cacheBuffer(active.length * seqSize));
+      // the caches of `to` (a list of sequences) from those of `from` plus extra single-sequence caches
+      const rebuild = (from: NanoSequence[], to: NanoSequence[], extra: Map<NanoSequence, { k: (Float32Array | Uint16Array)[]; v: (Float32Array | Uint16Array)[] }>): void => {
+        const nk: (Float32Array | Uint16Array)[] = [];
+        const nv: (Float32Array | Uint16Array)[] = [];
+        for (let l = 0; l < L; l++) {
+          const k = this.cacheBuffer(to.length * seqSize);
+          const v = this.cacheBuffer(to.length * seqSize);
+          to.forEach((q, r) => {
+            const at = from.indexOf(q);
+            const srcK = at >= 0 ? keys[l]!.subarray(at * seqSize, (at + 1) * seqSize) : extra.get(q)!.k[l]!;
+            const srcV = at >= 0 ? values[l]!.subarray(at * seqSize, (at + 1) * seqSize) : extra.get(q)!.v[l]!;
+            k.set(srcK as never, r * seqSize);
+            v.set(srcV as never, r * seqSize);
+          });
+          nk.push(k);
+          nv.push(v);
+        }
+        keys = nk;
+        values = nv;
+      };
+      // prefill of the first group
+      const x = new Float32Array(active.length * P * H);
+      const mask0 = new BigInt64Array(active.length * M);
+      active.forEach((q, r) => {
+        x.set(q.prompt.embeds, (r * P + pad.get(q)!) * H);
+        for (let t = pad.get(q)!; t < P; t++) mask0[r * M + t] = 1n;
+      });
+      let logits = await this.step(x, P, mask0, active.length, 0, keys, values, active.map((q) => pad.get(q)!));
+      let pos = P + gap; // the row the next tokens are written at
+      /** records `tok` for sequence q; true when it goes on decoding (else it is done) */
+      const decide = (q: NanoSequence, tok: number): boolean => {
+        let more = acceptToken(q.res, tok, ids, q.guard, len(q), q.prompt.fitted.maxNewTokens, M);
+        if (more && pos >= M) {
+          q.res.stop = 'cache_full';
+          more = false;
+        }
+        if (!more) {
+          live.delete(q);
+          q.done();
+        }
+        return more;
+      };
+      for (;;) {
+        const cont: NanoSequence[] = [];
+        const next: number[] = [];
+        active.forEach((q, r) => {
+          const tok = argmaxFinite(logits.data, r * vocabSize, vocabSize);
+          if (decide(q, tok)) {
+            cont.push(q);
+            next.push(tok);
+          }
         });
-        nk.push(k);
-        nv.push(v);
-      }
-      keys = nk;
-      values = nv;
-    };
-    // prefill of the first group
-    const x = new Float32Array(active.length * P * H);
-    const mask0 = new BigInt64Array(active.length * M);
-    active.forEach((i, r) => {
-      x.set(prompts[i]!.embeds, (r * P + pad.get(i)!) * H);
-      for (let t = pad.get(i)!; t < P; t++) mask0[r * M + t] = 1n;
-    });
-    let logits = await this.step(x, P, mask0, active.length, 0, keys, values, active.map((i) => pad.get(i)!));
-    let pos = P + gap; // the row the next tokens are written at
-    /** records `tok` for sequence i; true when it goes on decoding */
-    const decide = (i: number, tok: number): boolean => {
-      const res = results[i]!;
-      if (!acceptToken(res, tok, ids, guard, lens[i]!, prompts[i]!.fitted.maxNewTokens, M)) return false;
-      if (pos >= M) {
-        res.stop = 'cache_full';
-        return false;
-      }
-      return true;
-    };
-    for (;;) {
-      const cont: number[] = [];
-      const next: number[] = [];
-      active.forEach((i, r) => {
-        const tok = argmaxFinite(logits.data, r * vocabSize, vocabSize);
-        if (decide(i, tok)) {
-          cont.push(i);
-          next.push(tok);
+        // joiners (of this call or of later ones), prefilled one by one right-aligned to the shared position
+        const joined = new Map<NanoSequence, { k: (Float32Array | Uint16Array)[]; v: (Float32Array | Uint16Array)[] }>();
+        while (cont.length < maxBatch && waiting.length > 0 && pos < M) {
+          const w = waiting.findIndex((q) => len(q) + gap <= pos && 2 * (M - pos) >= M - len(q) && q.prompt.fitted.maxNewTokens > 0);
+          if (w < 0) break;
+          const q = waiting.splice(w, 1)[0]!;
+          live.add(q);
+          const start = pos - gap - len(q);
+          const k1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
+          const v1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
+          const m1 = new BigInt64Array(M);
+          for (let t = start; t < start + len(q); t++) m1[t] = 1n;
+          const lg = await this.step(q.prompt.embeds, len(q), m1, 1, start, k1, v1, [start]);
+          pad.set(q, start);
+          hole.set(q, gap ? pos - 1 : -1);
+          this.stats.joins++;
+          if (decide(q, argmaxFinite(lg.data, 0, vocabSize))) {
+            cont.push(q);
+            next.push(q.res.ids.at(-1)!);
+            joined.set(q, { k: k1, v: v1 });
+          }
         }
-      });
-      // joiners, prefilled one by one right-aligned to the shared position
-      const joined = new Map<number, { k: (Float32Array | Uint16Array)[]; v: (Float32Array | Uint16Array)[] }>();
-      while (cont.length < maxBatch && waiting.length > 0 && pos < M) {
-        const w = waiting.findIndex((i) => lens[i]! + gap <= pos && 2 * (M - pos) >= M - lens[i]!);
-        if (w < 0) break;
-        const i = waiting.splice(w, 1)[0]!;
-        const start = pos - gap - lens[i]!;
-        const k1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
-        const v1 = Array.from({ length: L }, () => this.cacheBuffer(seqSize));
-        const m1 = new BigInt64Array(M);
-        for (let t = start; t < start + lens[i]!; t++) m1[t] = 1n;
-        const lg = await this.step(prompts[i]!.embeds, lens[i]!, m1, 1, start, k1, v1, [start]);
-        pad.set(i, start);
-        hole.set(i, gap ? pos - 1 : -1);
-        this.stats.joins++;
-        if (decide(i, argmaxFinite(lg.data, 0, vocabSize))) {
-          cont.push(i);
-          next.push(results[i]!.ids.at(-1)!);
-          joined.set(i, { k: k1, v: v1 });
-        }
+        if (cont.length === 0) break;
+        if (cont.length !== active.length || joined.size > 0 || cont.some((q, r) => active[r] !== q)) rebuild(active, cont, joined);
+        active = cont;
+        const a = active.length;
+        const m = new BigInt64Array(a * M);
+        active.forEach((q, r) => {
+          for (let t = pad.get(q)!; t <= pos; t++) if (t !== hole.get(q)) m[r * M + t] = 1n;
+        });
+        const e = await this.embed(next.map((t) => BigInt64Array.of(BigInt(t))), 1);
+        logits = await this.step(e, 1, m, a, pos, keys, values, active.map((q) => pad.get(q)!));
+        pos += 1;
       }
-      if (cont.length === 0) break;
-      if (cont.length !== active.length || joined.size > 0 || cont.some((i, r) => active[r] !== i)) rebuild(active, cont, joined);
-      active = cont;
-      const a = active.length;
-      const m = new BigInt64Array(a * M);
-      active.forEach((i, r) => {
-        for (let t = pad.get(i)!; t <= pos; t++) if (t !== hole.get(i)) m[r * M + t] = 1n;
-      });
-      const e = await this.embed(next.map((t) => BigInt64Array.of(BigInt(t))), 1);
-      logits = await this.step(e, 1, m, a, pos, keys, values, active.map((i) => pad.get(i)!));
-      pos += 1;
+    } catch (err) {
+      for (const q of live) q.fail(err);
+      throw err;
     }
-    if (waiting.length > 0) {
-      const rest = await this.generateBatch(waiting.map((i) => prompts[i]!), guard, maxBatch);
-      waiting.forEach((i, k) => (results[i] = rest[k]!));
-    }
-    return results;
   }
 
   /**
