@@ -11,7 +11,7 @@
  *   node --import tsx bench/model-child.ts '<ChildJob as JSON>'
  */
 import { AsrEngine } from '@voxfleet/asr';
-import { SherpaRecognizer, sherpaVersion, type SherpaKind } from '@voxfleet/testkit';
+import { SherpaRecognizer, SherpaWhisper, sherpaVersion, type SherpaKind } from '@voxfleet/testkit';
 import type { Clip } from './lib.js';
 import { cpuMeter, passClips, type ChildJob, type DirectJob, type FromChild, type Measured, type SherpaJob, type ToChild } from './model-shared.js';
 
@@ -68,12 +68,19 @@ async function pass(
 
 async function sherpaTarget(job: SherpaJob, clips: Clip[]): Promise<(batch?: number) => Promise<Measured>> {
   const t0 = performance.now();
-  const rec = new SherpaRecognizer(job.family as SherpaKind, job.dir, { model: job.file, numThreads: job.threads });
+  // One clip through sherpa-onnx: synchronous with one stream (its plain decode), else one decodeAsync (libuv's pool).
+  let decode: (x: Float32Array) => Promise<string>;
+  if (job.family === 'whisper') {
+    // its Whisper recognizer: the export's {name}-encoder/decoder files of the precision, language detected as VoxFleet's default
+    const w = new SherpaWhisper(job.dir, { precision: job.precision, numThreads: job.threads });
+    decode = async (x) => (job.streams === 1 ? w.transcribe(x) : await w.transcribeAsync(x)).text;
+  } else {
+    const rec = new SherpaRecognizer(job.family as SherpaKind, job.dir, { model: job.file, numThreads: job.threads });
+    decode = async (x) => (job.streams === 1 ? rec.transcribe(x) : (await rec.transcribeMany([x], 2))[0]!).text;
+  }
   const loadMs = performance.now() - t0;
   const v = sherpaVersion();
   send({ type: 'ready', loadMs: [loadMs], versions: { 'sherpa-onnx-node': v.sherpa, 'sherpa-onnx onnxruntime': v.onnxruntime } });
-  // One clip through sherpa-onnx: synchronous with one stream (its plain decode), else one decodeAsync (libuv's pool).
-  const decode = async (x: Float32Array): Promise<string> => (job.streams === 1 ? rec.transcribe(x) : (await rec.transcribeMany([x], 2))[0]!).text;
   let warm = false;
   return async () => {
     if (!warm) {
@@ -92,7 +99,7 @@ async function directTarget(job: DirectJob, clips: Clip[]): Promise<{ run: (batc
   const engines: AsrEngine[] = [];
   for (let e = 0; e < job.engines; e++) {
     const t0 = performance.now();
-    engines.push(await AsrEngine.start({ modelPath: job.dir, provider: 'cpu', precision: job.precision, threads: job.threads }));
+    engines.push(await AsrEngine.start({ modelPath: job.dir, provider: 'cpu', precision: job.precision, threads: job.threads, ...job.engine }));
     loadMs.push(performance.now() - t0);
   }
   send({ type: 'ready', loadMs });
@@ -138,7 +145,7 @@ async function directTarget(job: DirectJob, clips: Clip[]): Promise<{ run: (batc
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '') as ChildJob;
-  const clips = await passClips(job.quick);
+  const clips = await passClips(job.quick, job.clips);
   let close = async (): Promise<void> => {};
   let run: (batch?: number, maxFrames?: number) => Promise<Measured>;
   if (job.target === 'sherpa') run = await sherpaTarget(job, clips);

@@ -5,6 +5,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
+import type { AsrConfigInput } from '@voxfleet/asr';
 import { concatOf, loadClips, rng, type Clip } from './lib.js';
 
 /** concatenations of held-out clips, all under the worker's 30 s whole-piece limit (no VAD cutting anywhere) */
@@ -12,9 +13,10 @@ const CONCAT_TARGETS = [12, 18, 24, 28];
 
 /**
  * The clips of one pass, in one fixed shuffled order: the fixture clips (fixtures/heldout +
- * fixtures/audio, 1.5–8.7 s) and the concatenations; `quick`: every fifth fixture clip and one concatenation.
+ * fixtures/audio, 1.5–8.7 s) and the concatenations; `quick`: every fifth fixture clip and one concatenation;
+ * `count`: the first `count` of that order (models whose decode is slow on 2 cores: Fun-ASR-Nano, Whisper).
  */
-export async function passClips(quick: boolean): Promise<Clip[]> {
+export async function passClips(quick: boolean, count?: number): Promise<Clip[]> {
   const set = await loadClips();
   const held = set.real.filter((c) => c.name.startsWith('heldout-'));
   const concats = (quick ? [18] : CONCAT_TARGETS).map((t, i) => concatOf(held, t, 300 + i, 0.6));
@@ -23,7 +25,8 @@ export async function passClips(quick: boolean): Promise<Clip[]> {
   return [...fixtures, ...concats]
     .map((c) => ({ c, k: r() }))
     .sort((a, b) => a.k - b.k)
-    .map((x) => x.c);
+    .map((x) => x.c)
+    .slice(0, count ?? Infinity);
 }
 
 export type Precision = 'fp32' | 'int8';
@@ -32,6 +35,8 @@ interface JobBase {
   dir: string;
   quick: boolean;
   passes: number;
+  /** passClips' count */
+  clips?: number;
 }
 
 /** sherpa-onnx's OfflineRecognizer: `streams` decodeAsync calls in flight, `threads` onnxruntime threads each */
@@ -50,6 +55,8 @@ export interface DirectJob extends JobBase {
   precision: Precision;
   engines: number;
   threads: number;
+  /** engine settings the comparison needs (e.g. Fun-ASR-Nano's repetition guard off, for sherpa-onnx's work) */
+  engine?: Partial<AsrConfigInput>;
 }
 
 export type ChildJob = SherpaJob | DirectJob;

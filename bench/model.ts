@@ -1,5 +1,5 @@
 /**
- * npm run bench -- --model <dir>|full-sense-voice [--quick] [--precisions int8,fp32] [--rounds 3]
+ * npm run bench -- --model <dir>|full-sense-voice|full-parakeet-tdt|full-funasr-nano|full-whisper [--quick] [--precisions int8,fp32] [--rounds 3] [--clips N]
  *                  [--sherpa 1x2,2x1] [--direct 1x1,1x2,2x1] [--batches 1,2,4,8] [--fleets 2x1,1x2] [--levels 1,8,16]
  *                  [--passes 1] [--upload-rate 16000] [--batch-max N] [--batch-wait-ms N] [--worker-concurrency N] [--max-frames N]
  *
@@ -32,15 +32,16 @@
  * every target) BENCHMARKS.md, block `bench:model`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadModelSpec, signInt8Weights, signedInt8Exact } from '@voxfleet/asr';
+import { loadModelSpec, signInt8Weights, signedInt8Exact, type AsrConfigInput, type ModelVariant } from '@voxfleet/asr';
 import { REPO_ROOT } from '@voxfleet/config';
 import { FleetStats } from '@voxfleet/queue';
-import { ensureTestGraph, type Client } from '@voxfleet/testkit';
+import { ensureTestGraph, type Client, type TestGraphKind } from '@voxfleet/testkit';
 import { closedLoop, machine, pcts, startStack, wavPayload, type Clip, type Pcts, type Req, type Stack } from './lib.js';
 import { cpuMeter, passClips, threadCpuSec, threadSplit, waitQuiet, type Attempt, type ChildJob, type FromChild, type Measured, type Precision, type ToChild } from './model-shared.js';
 import { f0, f1, f2, updateBenchmarks, writeJson } from './report.js';
@@ -70,7 +71,8 @@ interface ModelInfo {
   kind: string;
   /** sherpa-onnx's name of the family */
   family: string;
-  files: Record<string, { file: string; bytes: number }>;
+  /** per precision: the main file (sherpa-onnx's `model`: a transducer's encoder, Nano's llm), bytes of every file it runs on, and their names */
+  files: Record<string, { file: string; bytes: number; all?: string[] }>;
   /** elements of the fp32 graph's initializers */
   parameters: number | null;
 }
@@ -120,17 +122,51 @@ export async function countParameters(file: string): Promise<number> {
   return total;
 }
 
-const SHERPA_FAMILY: Record<string, string> = { 'sense-voice': 'sense-voice', 'funasr-nano-ctc': 'funasr-nano-ctc', paraformer: 'paraformer', 'nemo-ctc': 'nemo-ctc' };
+/** VoxFleet's model kind → sherpa-onnx's family (testkit's SherpaRecognizer kind, or its Whisper recognizer) */
+const SHERPA_FAMILY: Record<string, string> = {
+  'sense-voice': 'sense-voice',
+  'funasr-nano-ctc': 'funasr-nano-ctc',
+  paraformer: 'paraformer',
+  'nemo-ctc': 'nemo-ctc',
+  'nemo-transducer': 'parakeet-tdt',
+  'funasr-nano': 'funasr-nano',
+  whisper: 'whisper',
+  'whisper-v3': 'whisper',
+};
+
+/** `--model full-<kind>`: the full-size random-weight test graphs (@voxfleet/testkit ensureTestGraph, generated into var/) */
+const FULL_GRAPHS: Record<string, TestGraphKind> = {
+  'full-sense-voice': 'sense-voice',
+  'full-parakeet-tdt': 'parakeet-tdt',
+  'full-funasr-nano': 'funasr-nano',
+  'full-whisper': 'whisper',
+};
+
+/** every file a variant runs on: its graphs, and the external data beside them (encoder.weights, llm.fp32.data) */
+function variantFiles(v: ModelVariant): string[] {
+  const graphs = v.parts ? Object.values(v.parts) : v.nano ? Object.values(v.nano) : v.whisper ? Object.values(v.whisper) : [v.file];
+  return graphs.flatMap((g) => [g, ...['.weights', '.data'].map((x) => g.replace(/\.onnx$/, x)).filter((f) => existsSync(f))]);
+}
 
 async function modelInfo(arg: string): Promise<ModelInfo> {
-  const dir = arg === 'full-sense-voice' ? await ensureTestGraph('sense-voice', 'full') : resolve(process.env.INIT_CWD ?? process.cwd(), arg);
+  const full = FULL_GRAPHS[arg];
+  const dir = full ? await ensureTestGraph(full, 'full') : resolve(process.env.INIT_CWD ?? process.cwd(), arg);
   const spec = await loadModelSpec({ modelPath: dir });
   const family = spec.kind === 'paraformer' && spec.timestamps === 'cif-peaks' ? 'paraformer-ts' : SHERPA_FAMILY[spec.kind];
   if (!family) throw new Error(`${dir}: a ${spec.kind} model has no sherpa-onnx counterpart to compare with`);
   const files: ModelInfo['files'] = {};
-  for (const v of spec.variants) files[v.precision] = { file: basename(v.file), bytes: (await stat(v.file)).size };
+  for (const v of spec.variants) {
+    const all = variantFiles(v);
+    let bytes = 0;
+    for (const f of all) bytes += (await stat(f)).size;
+    files[v.precision] = { file: basename(v.file), bytes, ...(all.length > 1 ? { all: all.map((f) => basename(f)) } : {}) };
+  }
   const fp32 = spec.variants.find((v) => v.precision === 'fp32');
-  const parameters = fp32 ? await countParameters(fp32.file) : null;
+  let parameters: number | null = null;
+  if (fp32) {
+    parameters = 0;
+    for (const f of variantFiles(fp32).filter((x) => x.endsWith('.onnx'))) parameters += await countParameters(f);
+  }
   return { dir, name: spec.name, kind: spec.kind, family, files, parameters };
 }
 
@@ -139,15 +175,39 @@ async function modelInfo(arg: string): Promise<ModelInfo> {
  * for a sherpa-onnx reference on equal kernels; undefined where the engine would not re-sign (no VNNI/AMX, or
  * nothing to rewrite).
  */
-async function signedCopy(info: ModelInfo, file: string): Promise<string | undefined> {
+async function signedCopy(info: ModelInfo, precision: Precision): Promise<string | undefined> {
   if (!signedInt8Exact()) return undefined;
-  const signed = signInt8Weights(await readFile(join(info.dir, file)));
-  if (!signed) return undefined;
+  const spec = await loadModelSpec({ modelPath: info.dir });
+  const v = spec.variants.find((x) => x.precision === precision);
+  if (!v) return undefined;
   const dir = await mkdtemp(join(tmpdir(), 'voxfleet-bench-signed-'));
-  await writeFile(join(dir, file), signed.bytes);
-  await copyFile(join(info.dir, 'tokens.txt'), join(dir, 'tokens.txt'));
-  return dir;
+  let signedAny = false;
+  const graphs = new Set(variantFiles(v).filter((f) => f.endsWith('.onnx')).map((f) => basename(f)));
+  // every graph of the variant re-signed, everything else in the directory (tokens, tokenizer, other precisions) linked
+  for (const name of await readdir(info.dir)) {
+    const signed = graphs.has(name) ? signInt8Weights(await readFile(join(info.dir, name))) : null;
+    if (signed) {
+      await writeFile(join(dir, name), signed.bytes);
+      signedAny = true;
+    } else await symlink(join(info.dir, name), join(dir, name));
+  }
+  if (signedAny) return dir;
+  await rm(dir, { recursive: true, force: true });
+  return undefined;
 }
+
+/**
+ * What a family's comparison needs so both runtimes do the same work. Fun-ASR-Nano: VoxFleet's repetition guard
+ * stops a looping sequence, sherpa-onnx has none, and random weights loop at once — so the guard is off for the
+ * direct and fleet targets and every sequence decodes to the stop token or the position budget, as sherpa-onnx's do.
+ */
+const EQUAL_WORK: Record<string, { engine: Partial<AsrConfigInput>; env: Record<string, string>; note: string }> = {
+  'funasr-nano': {
+    engine: { nanoRepetitionGuard: 'off' },
+    env: { VOXFLEET_NANO_REPETITION_GUARD: 'off' },
+    note: "VoxFleet runs with VOXFLEET_NANO_REPETITION_GUARD=off here, so each sequence decodes to the stop token or the 512-position budget as sherpa-onnx's do (the guard would stop the random graph's loops after 24 tokens: less work, not a faster decoder); ",
+  },
+};
 
 // ---------------------------------------------------------------- rows
 
@@ -314,6 +374,7 @@ class FleetTarget {
 
   static async start(info: ModelInfo, precision: Precision, workers: number, threads: number, s: FleetSettings, warm: Clip[], uploadRate: number): Promise<FleetTarget> {
     const env = {
+      ...EQUAL_WORK[info.kind]?.env,
       VOXFLEET_MODEL: info.dir,
       VOXFLEET_MODELS: info.name,
       VOXFLEET_PROVIDER: 'cpu',
@@ -464,6 +525,7 @@ export async function runModel(argv: string[]): Promise<void> {
       'worker-concurrency': { type: 'string' },
       'max-frames': { type: 'string' },
       budgets: { type: 'string' },
+      clips: { type: 'string' },
     },
   });
   if (!values.model) throw new Error('--model <dir> (or --model full-sense-voice)');
@@ -495,7 +557,8 @@ export async function runModel(argv: string[]): Promise<void> {
   const load0 = loadavg();
   log(`load average ${fmtLoad(load0)}; model ${values.model}`);
   const info = await modelInfo(values.model);
-  const clips = await passClips(quick);
+  const clipCount = values.clips ? Number(values.clips) : undefined;
+  const clips = await passClips(quick, clipCount);
   const passAudio = clips.reduce((a, c) => a + c.sec, 0);
   log(`${info.name} (${info.kind}, ${info.parameters ?? '?'} parameters); ${clips.length} clips, ${f1(passAudio)} s of audio per pass, ${passes} pass(es), ${rounds} round(s)`);
   const versions: Record<string, string> = {
@@ -554,14 +617,14 @@ export async function runModel(argv: string[]): Promise<void> {
         .sort((a, b) => (b[1].failed === 0 ? 1 : 0) - (a[1].failed === 0 ? 1 : 0) || b[1].rtfx - a[1].rtfx)[0]?.[0];
 
     // int8: sherpa-onnx also on a copy re-signed as VoxFleet's engine loads it, to show what the kernels alone give
-    const signedDir = precision === 'int8' && sherpas.length ? await signedCopy(info, file) : undefined;
+    const signedDir = precision === 'int8' && sherpas.length ? await signedCopy(info, precision) : undefined;
     try {
       // ---- round 1: every setting once
       for (const dir of [info.dir, ...(signedDir ? [signedDir] : [])]) {
         const signed = dir === signedDir;
         for (const [streams, threads] of sherpas) {
           log(`sherpa-onnx ${precision}${signed ? ' (re-signed copy)' : ''}: ${plural(streams, 'stream')} × ${plural(threads, 'thread')}: loading`);
-          const t = await ChildTarget.start({ target: 'sherpa', dir, family: info.family, file, precision, streams, threads, quick, passes });
+          const t = await ChildTarget.start({ target: 'sherpa', dir, family: info.family, file, precision, streams, threads, quick, passes, clips: clipCount });
           Object.assign(versions, t.versions);
           const s = { key: `${signed ? 'sherpa-signed' : 'sherpa'}/${streams}x${threads}`, t, streams, threads, signed };
           sherpaTargets.push(s);
@@ -571,7 +634,8 @@ export async function runModel(argv: string[]): Promise<void> {
       for (const [engines, threads] of directs) {
         log(`VoxFleet direct ${precision}: ${plural(engines, 'engine')} × ${plural(threads, 'thread')}: loading`);
         const key = `direct/${engines}x${threads}`;
-        directTargets.set(key, { t: await ChildTarget.start({ target: 'direct', dir: info.dir, precision, engines, threads, quick, passes }), engines, threads });
+        const engine = EQUAL_WORK[info.kind]?.engine;
+        directTargets.set(key, { t: await ChildTarget.start({ target: 'direct', dir: info.dir, precision, engines, threads, quick, passes, clips: clipCount, ...(engine ? { engine } : {}) }), engines, threads });
         for (const v of directRuns) await runDirect(key, v);
       }
       const directBest = bestKey('direct/');
@@ -629,7 +693,7 @@ export async function runModel(argv: string[]): Promise<void> {
     loadavg: { start: load0, end: load1 },
     versions,
     model: info,
-    clips: { count: clips.length, audioSecPerPass: passAudio, passes, names: clips.map((c) => c.name), uploadRate },
+    clips: { count: clips.length, audioSecPerPass: passAudio, passes, names: clips.map((c) => c.name), uploadRate, ...(clipCount ? { subset: clipCount } : {}) },
     rounds,
     durationSec: (performance.now() - t00) / 1000,
   };
@@ -642,7 +706,10 @@ export async function runModel(argv: string[]): Promise<void> {
   console.log('\n' + summary.join('\n'));
   const file = await writeJson(quick ? 'bench-model-quick' : 'bench-model', { ...meta, settings, results: byPrecision });
   const complete = Object.values(byPrecision).every((r) => r.best.sherpa && r.best.direct && r.best.fleet);
-  if (!quick && complete) await updateBenchmarks('model', markdown(meta, byPrecision, settings, file, cores), HEADING);
+  // SenseVoice keeps the block it always had; every other family a block of its own
+  const blockName = info.kind === 'sense-voice' ? 'model' : (`model-${info.kind}` as const);
+  const heading = info.kind === 'sense-voice' ? HEADING : `### Production model against sherpa-onnx: ${info.kind} (\`npm run bench -- --model\`)`;
+  if (!quick && complete) await updateBenchmarks(blockName, markdown(meta, byPrecision, settings, file, cores), heading);
   log(`wrote ${file}${!quick && complete ? ' and BENCHMARKS.md' : ''} in ${f0((performance.now() - t00) / 1000)} s`);
 }
 
@@ -654,7 +721,7 @@ interface Meta {
   loadavg: { start: number[]; end: number[] };
   versions: Record<string, string>;
   model: ModelInfo;
-  clips: { count: number; audioSecPerPass: number; passes: number; names: string[]; uploadRate: number };
+  clips: { count: number; audioSecPerPass: number; passes: number; names: string[]; uploadRate: number; subset?: number };
   rounds: number;
   durationSec: number;
 }
@@ -675,12 +742,12 @@ function markdown(meta: Meta, byPrecision: Record<string, PrecisionReport>, s: F
     `Model: \`${mi.name}\` (${mi.kind}${mi.parameters ? `, ${(mi.parameters / 1e6).toFixed(1)} M parameters` : ''}; ${Object.entries(mi.files)
       .map(([p, f]) => `${p} \`${f.file}\` ${mib(f.bytes)}`)
       .join(', ')}). ` +
-      `Clips: ${meta.clips.count} per pass, ${f1(meta.clips.audioSecPerPass)} s of audio — the fixture clips (fixtures/heldout + fixtures/audio, 1.5–8.7 s) and concatenations of held-out clips (12–28 s; all under 30 s, so nothing is cut by the VAD); ${plural(meta.clips.passes, 'pass')} per measurement; every target the same clips.`,
+      `Clips: ${meta.clips.count} per pass, ${f1(meta.clips.audioSecPerPass)} s of audio — ${meta.clips.subset ? `the first ${meta.clips.subset} of the fixed shuffled list of ` : ''}the fixture clips (fixtures/heldout + fixtures/audio, 1.5–8.7 s) and concatenations of held-out clips (12–28 s; all under 30 s, so nothing is cut by the VAD); ${plural(meta.clips.passes, 'pass')} per measurement; every target the same clips.`,
   );
   md.push('');
   md.push(
     `Targets: **sherpa-onnx** — its OfflineRecognizer, S decodes in flight (decodeAsync on libuv's pool; sherpa-onnx-node has no batched offline decode) × T onnxruntime threads, S × T = ${cores}, the clips in one fixed shuffled order; ` +
-      `**direct** — VoxFleet's AsrEngine in process, E engines × T threads, the clips sorted by length and cut into batches of B (or of at most B within a frame budget: size × longest ≤ F model frames of 60 ms, as the workers' micro-batcher cuts them), the engines taking the next batch as they free up (the ceiling); ` +
+      `**direct** — VoxFleet's AsrEngine in process, E engines × T threads, the clips sorted by length and cut into batches of B (or of at most B within a frame budget: size × longest ≤ F model frames — the engine's own unit, 60 ms for SenseVoice —, as the workers' micro-batcher cuts them), the engines taking the next batch as they free up (the ceiling); ` +
       `**fleet** — redis-server, the gateway and W worker processes × T threads on this machine, each clip a ${meta.clips.uploadRate === 16000 ? '16 kHz 16-bit PCM WAV (read in process, no ffmpeg)' : `${meta.clips.uploadRate} Hz 16-bit WAV (decoded and resampled by ffmpeg)`} multipart upload with unique bytes (no cache hits), answered by long-poll, closed loop at concurrency c over the same fixed order; ` +
       `worker settings: VOXFLEET_BATCH_MAX=${s.batchMax}, VOXFLEET_BATCH_WAIT_MS=${s.batchWaitMs} (adaptive), VOXFLEET_WORKER_CONCURRENCY=${s.concurrency}, VOXFLEET_BATCH_MAX_FRAMES=${s.maxFrames}. ` +
       `int8 only: sherpa-onnx once more on a copy of the file whose weights are re-signed the way VoxFleet's engine loads them (see below), a reference for what the kernels alone give. ` +
@@ -741,6 +808,7 @@ function markdown(meta: Meta, byPrecision: Record<string, PrecisionReport>, s: F
   md.push(`Bar (a benchmark figure, not a test assertion): fleet RTFx ≥ sherpa-onnx's on the same machine and model files: ${bar}.${signedBar ? ` Against sherpa-onnx on the re-signed int8 copy (equal kernels; not how sherpa-onnx runs the export): ${signedBar}.` : ''}`);
   md.push('');
   md.push(
+    (EQUAL_WORK[mi.kind]?.note ?? '') +
     "Known differences: VoxFleet's engine loads an int8 file's uint8 MatMul weights re-signed to int8 (packages/asr/src/int8-weights.ts: data type and a XOR of 0x80 in memory, the file and model identity unchanged; outputs bit for bit the same, which the same-text column confirms for sherpa-onnx on the re-signed copy too), so onnxruntime runs its u8×s8 kernels — on this CPU (VNNI and AMX) about three times the u8×u8 ones sherpa-onnx runs on the export as it ships; most of the int8 lead is that, and the reference row shows sherpa-onnx given the same representation. " +
       'The graph has random (seeded) weights — its speed is realistic, its text is not (the "same text" column only checks that both runtimes computed the same thing); ' +
       "dynamic int8 quantizes each MatMul's activations with one scale over the whole batch, so batched int8 transcripts differ slightly from one-at-a-time ones (parity with sherpa-onnx holds one at a time, packages/asr/test/parity.test.ts); " +

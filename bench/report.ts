@@ -30,7 +30,7 @@ function block(name: string, body: string): string {
  * Replaces the `name` block inside this section (creating the section, or the block, when missing; a new
  * block goes at the section's end, under `heading` when one is given).
  */
-export async function updateBenchmarks(name: 'main' | 'long' | 'model', body: string, heading?: string): Promise<void> {
+export async function updateBenchmarks(name: 'main' | 'long' | 'model' | `model-${string}`, body: string, heading?: string): Promise<void> {
   let text = await readFile(FILE, 'utf8').catch(() => '# Benchmarks\n');
   const start = text.indexOf(SECTION);
   if (start < 0) {

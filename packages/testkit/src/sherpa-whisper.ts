@@ -38,6 +38,7 @@ interface Stream {
 interface Recognizer {
   createStream(): Stream;
   decode(s: Stream): void;
+  decodeAsync(s: Stream): Promise<SherpaWhisperResult>;
   getResult(s: Stream): SherpaWhisperResult;
 }
 
@@ -74,10 +75,23 @@ export class SherpaWhisper {
   }
 
   transcribe(samples: Float32Array): SherpaWhisperResult {
+    const s = this.stream(samples);
+    this.rec.decode(s);
+    return this.tidy(this.rec.getResult(s));
+  }
+
+  /** One file on libuv's thread pool (decodeAsync), so several can be in flight (benchmarks). */
+  async transcribeAsync(samples: Float32Array): Promise<SherpaWhisperResult> {
+    return this.tidy(await this.rec.decodeAsync(this.stream(samples)));
+  }
+
+  private stream(samples: Float32Array): Stream {
     const s = this.rec.createStream();
     s.acceptWaveform({ samples, sampleRate: 16000 });
-    this.rec.decode(s);
-    const r = this.rec.getResult(s);
+    return s;
+  }
+
+  private tidy(r: SherpaWhisperResult): SherpaWhisperResult {
     const out: SherpaWhisperResult = { text: r.text, tokens: r.tokens, lang: r.lang };
     if (this.opts.timestamps) {
       out.segment_timestamps = r.segment_timestamps ?? [];
