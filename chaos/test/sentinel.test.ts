@@ -117,6 +117,39 @@ describe('Redis Sentinel connections and replication acknowledgements', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
+  // Last: it swaps the roles of the two data nodes.
+  it('a manual failover (the old primary stays up, demoted): every role follows to the new primary', async () => {
+    const c = cfg();
+    const bull = createRedis(c, 'test-follow-bull', { role: 'bullmq' });
+    const client = createRedis(c, 'test-follow-client', { role: 'client' });
+    for (const r of [bull, client]) r.on('error', () => {});
+    const portOf = async (r: typeof bull): Promise<number> => Number(/tcp_port:(\d+)/.exec(await r.info('server'))![1]);
+    try {
+      expect(await portOf(bull)).toBe(ha.primary.port);
+      expect(await portOf(client)).toBe(ha.primary.port);
+      await ha.client(ha.sentinels[0]!).call('SENTINEL', 'FAILOVER', ha.masterName);
+      const promoted = await ha.waitForFailover(ha.primary.port, 60_000);
+      expect(promoted).toBe(ha.replica.port);
+      // BullMQ's role follows within moments of the switch (Sentinel itself would demote the old primary only
+      // about 8 s later, so a connection that waited for that would still be writing to it here).
+      const t0 = Date.now();
+      while ((await portOf(bull)) !== promoted && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
+      expect(await portOf(bull)).toBe(promoted);
+      await bull.set('after-failover', '1');
+      // A request-time client may fail fast while it reconnects (a 503), then works on the new primary.
+      let port = 0;
+      for (let i = 0; i < 100 && port !== promoted; i++) {
+        port = await client.set('after-failover-client', '1').then(() => portOf(client), () => 0);
+        if (port !== promoted) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(port).toBe(promoted);
+      await ha.waitForReplica(ha.primary, 60_000); // the old primary replicates from the new one
+    } finally {
+      bull.disconnect();
+      client.disconnect();
+    }
+  }, 120_000);
+
   it('waits for nothing when no replicas are asked for', async () => {
     const ack = new ReplicationAck(null, 'test', 0, 100);
     await expect(ack.wait()).resolves.toBeUndefined();

@@ -69,6 +69,82 @@ function sentinelOptions(cfg: RedisConfig): RedisOptions {
 }
 
 /**
+ * Sentinel's `+switch-master`, watched once per process and deployment: on a
+ * failover every connection still on the old primary reconnects at once (and
+ * so asks the sentinels for the new one). Without it, a connection to a primary
+ * that stays up through a failover (`SENTINEL FAILOVER`, a partition) keeps
+ * writing there until Sentinel demotes it, about 8 s later, and those writes
+ * are lost in its resync. (ioredis's own `failoverDetector` does this with
+ * sentinel connections per client that have no error listener, so a sentinel
+ * that is down prints an "Unhandled error event" per client and reconnect.)
+ */
+class FailoverWatch {
+  private readonly clients = new Set<Redis>();
+  private subscribers: Redis[] = [];
+
+  constructor(private readonly sentinel: NonNullable<RedisConfig['sentinel']>) {}
+
+  /** Follows `redis` (and the connections BullMQ duplicates from it) until it ends. */
+  track(redis: Redis): Redis {
+    this.clients.add(redis);
+    redis.once('end', () => {
+      this.clients.delete(redis);
+      if (this.clients.size === 0) this.close();
+    });
+    const duplicate = redis.duplicate.bind(redis);
+    redis.duplicate = ((override?: Partial<RedisOptions>) => this.track(duplicate(override))) as Redis['duplicate'];
+    if (this.subscribers.length === 0) this.open();
+    return redis;
+  }
+
+  private open(): void {
+    const s = this.sentinel;
+    this.subscribers = s.nodes.map((n) => {
+      const sub = new Redis({
+        host: n.host,
+        port: n.port,
+        ...(s.password ? { password: s.password } : {}),
+        enableReadyCheck: false, // a sentinel is no data node: no INFO loading check
+        maxRetriesPerRequest: null,
+        retryStrategy: reconnectDelay,
+      });
+      // One sentinel down is what Sentinel is for: the others report the switch; this one is retried.
+      sub.on('error', () => {});
+      // The watch must never keep a process alive that has closed its own connections.
+      sub.on('connect', () => (sub.stream as { unref?: () => void } | undefined)?.unref?.());
+      sub.subscribe('+switch-master').catch(() => undefined); // re-sent by ioredis on every reconnect
+      sub.on('message', (_channel: string, message: string) => this.switched(message));
+      return sub;
+    });
+  }
+
+  private close(): void {
+    for (const sub of this.subscribers) sub.disconnect();
+    this.subscribers = [];
+  }
+
+  /** `<master name> <old ip> <old port> <new ip> <new port>`: each sentinel sends it, so a second one finds nothing to do. */
+  private switched(message: string): void {
+    const [name, , , host, port] = message.split(' ');
+    if (name !== this.sentinel.name || !host || !port) return;
+    for (const c of this.clients) {
+      const stream = c.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+      const onNew = stream?.remotePort === Number(port) && (stream.remoteAddress === host || stream.remoteAddress === `::ffff:${host}`);
+      if (c.status === 'ready' && !onNew) c.disconnect(true); // reconnect: commands in flight are re-sent or fail as in an outage
+    }
+  }
+}
+
+/** One watch per Sentinel deployment (sentinels, name and password) in this process. */
+const watches = new Map<string, FailoverWatch>();
+const watchFor = (sentinel: NonNullable<RedisConfig['sentinel']>): FailoverWatch => {
+  const key = JSON.stringify(sentinel);
+  let w = watches.get(key);
+  if (!w) watches.set(key, (w = new FailoverWatch(sentinel)));
+  return w;
+};
+
+/**
  * A primary demoted while we stay connected (a manual failover, a partition healing) answers writes
  * with READONLY: drop the connection so the next one asks the sentinels again. `resend`: the command
  * did not run, so BullMQ's connections send it again to the new primary; a `client` call fails (503).
@@ -91,7 +167,7 @@ export function createRedis(cfg: RedisConfig, name: string, opts: { lazyConnect?
     client: { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, commandTimeout: cfg.commandTimeoutMs, connectTimeout: Math.max(1000, cfg.commandTimeoutMs) },
   };
   const options = { ...base, ...byRole[role] };
-  const redis = cfg.sentinel ? new Redis({ ...sentinelOptions(cfg), ...options }) : new Redis(cfg.url, options);
+  const redis = cfg.sentinel ? watchFor(cfg.sentinel).track(new Redis({ ...sentinelOptions(cfg), ...options })) : new Redis(cfg.url, options);
   if (role !== 'bullmq') redis.once('ready', () => (redis.options.enableOfflineQueue = false));
   return redis;
 }
