@@ -7,14 +7,14 @@
  * cache, fp32 and q8 (_quantized); language detection on [sot].
  *
  * Against transformers.js itself (its ASR pipeline, explicit language, since transformers.js
- * does not detect languages) when VOXFLEET_TRANSFORMERS_JS names an install of
- * @huggingface/transformers (a directory whose node_modules holds it): it is not a dependency
- * of this repository (its onnxruntime-node 1.30 install script downloads from nuget.org).
+ * does not detect languages): @huggingface/transformers is a dev dependency (installed without
+ * its onnxruntime-node download: .npmrc skips it, and the CPU binaries ship in the package);
+ * VOXFLEET_TRANSFORMERS_JS may name another install (a directory whose node_modules holds it).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestGraph, fixtureSamples } from '@voxfleet/testkit';
 import { WhisperModel } from '../src/backends/whisper.js';
@@ -23,7 +23,8 @@ import type { WhisperTranscript } from '../src/families/whisper.js';
 import { loadModelSpec } from '../src/registry.js';
 
 const CLIPS = ['en-funasr-example.wav', 'zh-funasr-example.wav', 'yue-funasr-example.wav', 'zh-aishell-BAC009S0724W0121.wav', 'en-librispeech-1995-1837-0001.wav'];
-const TJS = process.env.VOXFLEET_TRANSFORMERS_JS;
+/** where @huggingface/transformers resolves from: VOXFLEET_TRANSFORMERS_JS, else this repository */
+const TJS = process.env.VOXFLEET_TRANSFORMERS_JS || fileURLToPath(new URL('../../../', import.meta.url));
 
 describe('Whisper (transformers.js / optimum layout) on the exact-signature graphs and real speech', () => {
   let dir: string;
@@ -85,7 +86,8 @@ describe('Whisper (transformers.js / optimum layout) on the exact-signature grap
     }, 300_000);
   }
 
-  it.skipIf(!TJS || !existsSync(TJS))('gives transformers.js text (its ASR pipeline, language en and de+translate)', async () => {
+  it('gives transformers.js text (its ASR pipeline, language en and de+translate)', async () => {
+    expect(existsSync(TJS), `VOXFLEET_TRANSFORMERS_JS=${TJS} does not exist`).toBe(true);
     const entry = createRequire(join(TJS!, 'x.js')).resolve('@huggingface/transformers').replace(/\.cjs$/, '.mjs');
     const tjs = (await import(pathToFileURL(entry).href)) as {
       env: { allowRemoteModels: boolean; localModelPath: string };
