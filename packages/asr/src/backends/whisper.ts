@@ -290,8 +290,7 @@ export class WhisperModel {
   /**
    * One decoder run. `into`: tensors of the self caches' shape the updated caches are written into
    * (onnxruntime's pre-allocated outputs) instead of buffers it allocates and onnxruntime-node copies
-   * into new JavaScript memory on every step — a few MB per step for base, tens for large models,
-   * which made each step about three times slower on this CPU (measured with the full-size base graph).
+   * into new JavaScript memory on every step (a few MB per step for base, tens for large models).
    */
   private async step(
     tokens: BigInt64Array,
