@@ -54,7 +54,7 @@ export const s3ConfigSchema = z
   .object({
     bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'VOXFLEET_S3_BUCKET must name a bucket (3-63 lower-case letters, digits, "." and "-")'),
     /** object keys are `<prefix><xx>/<uuid>` */
-    prefix: z.string().regex(/^$|^[A-Za-z0-9._\/-]*\/$/, 'VOXFLEET_S3_PREFIX must be empty or end with "/" (letters, digits, ".", "_", "-", "/")'),
+    prefix: z.string().regex(/^$|^[A-Za-z0-9._/-]*\/$/, 'VOXFLEET_S3_PREFIX must be empty or end with "/" (letters, digits, ".", "_", "-", "/")'),
     region: z.string().min(1),
     /** an S3-compatible server; absent: AWS's endpoint for the region */
     endpoint: z.string().regex(/^https?:\/\/[^\s/]+/, 'VOXFLEET_S3_ENDPOINT must be an http:// or https:// URL').optional(),
