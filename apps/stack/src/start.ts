@@ -176,10 +176,10 @@ async function main(): Promise<void> {
   add(node('gateway', 'apps/gateway/src/main.ts', g.drainTimeoutMs));
   if (!(await waitFor(() => urlOk(`${url}/healthz`)))) return;
 
-  // each worker's Prometheus listener on a port of its own, counting up from the first
-  const metricsPort = workerCfg.telemetry.metricsPort;
+  // Prometheus listeners: the gateway's on VOXFLEET_METRICS_PORT (9464), worker i's on the i-th port after it (9465, …)
+  const metricsPort = cfg.telemetry.metricsPort;
   for (let i = 1; i <= stack.workers; i++) {
-    const own = metricsPort === null ? {} : { VOXFLEET_METRICS_PORT: String(metricsPort + i - 1) };
+    const own = metricsPort === null ? { VOXFLEET_METRICS_PORT: 'off' } : { VOXFLEET_METRICS_PORT: String(metricsPort + i) };
     add(node(i === 1 ? 'worker' : `worker-${i}`, 'apps/worker/src/main.ts', workerCfg.worker.drainTimeoutMs, own));
   }
   if (!(await waitFor(() => urlOk(`${url}/readyz`)))) return;

@@ -459,7 +459,7 @@ export function workerConfigFromEnv(env: Env = process.env): WorkerAppConfig {
   return { ...common, worker, telemetry: telemetryConfigFromEnv(env, DEFAULT_WORKER_METRICS_PORT) };
 }
 
-/** Default Prometheus ports: the gateway's, and the first worker's (`npm start` counts up from it for more workers). */
+/** Default Prometheus ports: the gateway's, and a worker's (`npm start` gives worker i the gateway's port + i). */
 export const DEFAULT_GATEWAY_METRICS_PORT = 9464;
 export const DEFAULT_WORKER_METRICS_PORT = 9465;
 
