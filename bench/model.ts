@@ -740,7 +740,7 @@ function markdown(meta: Meta, byPrecision: Record<string, PrecisionReport>, s: F
   md.push('');
   md.push(
     `Model: \`${mi.name}\` (${mi.kind}${mi.parameters ? `, ${(mi.parameters / 1e6).toFixed(1)} M parameters` : ''}; ${Object.entries(mi.files)
-      .map(([p, f]) => `${p} \`${f.file}\` ${mib(f.bytes)}`)
+      .map(([p, f]) => `${p} ${(f.all ?? [f.file]).map((x) => `\`${x}\``).join(' + ')} ${mib(f.bytes)}`)
       .join(', ')}). ` +
       `Clips: ${meta.clips.count} per pass, ${f1(meta.clips.audioSecPerPass)} s of audio — ${meta.clips.subset ? `the first ${meta.clips.subset} of the fixed shuffled list of ` : ''}the fixture clips (fixtures/heldout + fixtures/audio, 1.5–8.7 s) and concatenations of held-out clips (12–28 s; all under 30 s, so nothing is cut by the VAD); ${plural(meta.clips.passes, 'pass')} per measurement; every target the same clips.`,
   );
