@@ -8,6 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { parseSherpaJson, sherpaAddon } from './sherpa.js';
 
 const require = createRequire(import.meta.url);
 
@@ -34,12 +35,12 @@ export interface SherpaWhisperResult {
 
 interface Stream {
   acceptWaveform(w: { samples: Float32Array; sampleRate: number }): void;
+  handle: unknown;
 }
 interface Recognizer {
   createStream(): Stream;
   decode(s: Stream): void;
-  decodeAsync(s: Stream): Promise<SherpaWhisperResult>;
-  getResult(s: Stream): SherpaWhisperResult;
+  handle: unknown;
 }
 
 /** The export's name: the `{name}` of its `{name}-encoder.onnx`. */
@@ -77,12 +78,13 @@ export class SherpaWhisper {
   transcribe(samples: Float32Array): SherpaWhisperResult {
     const s = this.stream(samples);
     this.rec.decode(s);
-    return this.tidy(this.rec.getResult(s));
+    return this.tidy(parseSherpaJson<SherpaWhisperResult>(sherpaAddon().getOfflineStreamResultAsJson(s.handle)));
   }
 
   /** One file on libuv's thread pool (decodeAsync), so several can be in flight (benchmarks). */
   async transcribeAsync(samples: Float32Array): Promise<SherpaWhisperResult> {
-    return this.tidy(await this.rec.decodeAsync(this.stream(samples)));
+    const s = this.stream(samples);
+    return this.tidy(parseSherpaJson<SherpaWhisperResult>(await sherpaAddon().decodeOfflineStreamAsync(this.rec.handle, s.handle)));
   }
 
   private stream(samples: Float32Array): Stream {
