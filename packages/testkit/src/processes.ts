@@ -50,30 +50,68 @@ export interface TestWorker {
   stop(): Promise<number | null>;
 }
 
-/** Spawns `apps/worker/src/main.ts` and resolves once it reports ready (model loaded). */
-export async function spawnWorker(id: string, env: Record<string, string>): Promise<TestWorker> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'apps/worker/src/main.ts')], {
+export interface SpawnOptions {
+  /** a command the process runs under, e.g. `['ip', 'netns', 'exec', ns]` (another host: netns.ts) */
+  wrap?: string[];
+}
+
+/** Spawns an app's entry (`node --import tsx <main>`) and resolves once its output matches `ready`. */
+async function spawnApp(what: string, main: string, env: Record<string, string>, ready: RegExp, opts: SpawnOptions) {
+  const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
+  const proc = spawn(cmd!, [...pre, '--import', 'tsx', join(REPO_ROOT, main)], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, VOXFLEET_WORKER_ID: id },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
+  for (const s of [proc.stdout!, proc.stderr!]) s.on('error', (err: Error) => (out += `\n[${what} output: ${err.message}]\n`));
+  const exited = new Promise<number | null>((resolve) => {
+    proc.once('exit', (code) => resolve(code));
+    proc.once('error', (err) => {
+      out += `\n[spawn failed: ${err.message}]\n`;
+      resolve(null);
+    });
+  });
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     const t = setInterval(() => {
-      if (/\bready\b.*workerId=/.test(out)) {
+      const m = ready.exec(out);
+      if (m) {
         clearInterval(t);
-        resolve();
+        resolve(m);
       }
     }, 50);
     void exited.then((code) => {
       clearInterval(t);
-      reject(new Error(`worker ${id} exited with ${code} before ready:\n${out}`));
+      reject(new Error(`${what} exited with ${code} before ready:\n${out}`));
     });
   });
-  return { id, proc, output: () => out, exited, stop: () => stopProcess(proc, 'SIGTERM') };
+  return { proc, match, output: () => out, exited, stop: () => stopProcess(proc, 'SIGTERM') };
+}
+
+/** Spawns `apps/worker/src/main.ts` and resolves once it reports ready (model loaded). */
+export async function spawnWorker(id: string, env: Record<string, string>, opts: SpawnOptions = {}): Promise<TestWorker> {
+  const w = await spawnApp(`worker ${id}`, 'apps/worker/src/main.ts', { ...env, VOXFLEET_WORKER_ID: id }, /\bready\b.*workerId=/, opts);
+  return { id, proc: w.proc, output: w.output, exited: w.exited, stop: w.stop };
+}
+
+export interface TestGatewayProcess {
+  /** the URL it printed (`listening url=…`) */
+  url: string;
+  proc: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Spawns `apps/gateway/src/main.ts` as its own process (where the in-process `startGatewayWith` cannot
+ * go: another host) and resolves once it listens. `env` gives it everything (VOXFLEET_HOST, _PORT, …).
+ */
+export async function spawnGateway(env: Record<string, string>, opts: SpawnOptions = {}): Promise<TestGatewayProcess> {
+  const g = await spawnApp('gateway', 'apps/gateway/src/main.ts', env, /\blistening url=(\S+)/, opts);
+  return { url: g.match[1]!, proc: g.proc, output: g.output, exited: g.exited, stop: g.stop };
 }
 
 /** Stops what a test started (any part may be missing if set-up failed) and removes its var dir. */

@@ -1,6 +1,7 @@
 /**
  * A throw-away S3 server for tests: s3rver (the root devDependency) in its
- * own process on 127.0.0.1, an ephemeral port, a temp dir, one bucket.
+ * own process on 127.0.0.1 (or another address, under a command prefix such
+ * as `ip netns exec`), an ephemeral port, a temp dir, one bucket.
  * Its own process, so stopping it is a real "endpoint down" (connections
  * refused), and its logger never touches the test process.
  */
@@ -26,13 +27,26 @@ export interface TestS3 {
 
 const s3rverBin = (): string => createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
 
+export interface S3Options {
+  /** the address it listens on (127.0.0.1) */
+  host?: string;
+  /** its port (0: an ephemeral one) */
+  port?: number;
+  /** a command the server runs under, e.g. `['ip', 'netns', 'exec', ns]` (netns.ts) */
+  wrap?: string[];
+}
+
 /** Starts s3rver with `bucket` created and resolves once it listens. */
-export async function startS3(bucket = 'voxfleet-test'): Promise<TestS3> {
+export async function startS3(bucket = 'voxfleet-test', opts: S3Options = {}): Promise<TestS3> {
   const dir = await mkdtemp(join(tmpdir(), 'voxfleet-s3-'));
-  const proc = spawn(process.execPath, [s3rverBin(), '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const host = opts.host ?? '127.0.0.1';
+  const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
+  const proc = spawn(cmd!, [...pre, s3rverBin(), '-d', dir, '-a', host, '-p', String(opts.port ?? 0), '--silent', '--configure-bucket', bucket], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  for (const s of [proc.stdout!, proc.stderr!]) s.on('error', () => {});
+  proc.on('error', (err) => (out += `\n[spawn failed: ${err.message}]\n`));
   const port = await new Promise<number>((resolve, reject) => {
     const t = setInterval(() => {
       const m = /listening on [\d.]+:(\d+)/.exec(out);
@@ -46,7 +60,7 @@ export async function startS3(bucket = 'voxfleet-test'): Promise<TestS3> {
       reject(new Error(`s3rver exited with ${code} before listening:\n${out}`));
     });
   });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   return {
     endpoint,
     bucket,
