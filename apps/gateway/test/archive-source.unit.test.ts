@@ -46,7 +46,7 @@ async function digest(source: ArchiveSource | string, format: ArchiveFormat): Pr
 
 /** A source over `bytes` that counts the range requests it serves, and can fail from the nth. */
 function counting(bytes: Buffer, failFrom = Number.POSITIVE_INFINITY): ArchiveSource & { requests: number } {
-  const s = {
+  const s: ArchiveSource & { requests: number } = {
     requests: 0,
     size: async () => bytes.length,
     range: async (start: number, end: number) => {
