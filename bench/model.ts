@@ -1,5 +1,5 @@
 /**
- * npm run bench -- --model <dir>|full-sense-voice|full-parakeet-tdt|full-funasr-nano|full-whisper [--quick] [--precisions int8,fp32] [--rounds 3] [--clips N]
+ * npm run bench -- --model <dir>|full-sense-voice|full-parakeet-tdt|full-funasr-nano|full-whisper|full-whisper-v3 [--quick] [--precisions int8,fp32] [--rounds 3] [--clips N]
  *                  [--sherpa 1x2,2x1] [--direct 1x1,1x2,2x1] [--batches 1,2,4,8] [--fleets 2x1,1x2] [--levels 1,8,16]
  *                  [--passes 1] [--upload-rate 16000] [--batch-max N] [--batch-wait-ms N] [--worker-concurrency N] [--max-frames N]
  *
@@ -140,6 +140,7 @@ const FULL_GRAPHS: Record<string, TestGraphKind> = {
   'full-parakeet-tdt': 'parakeet-tdt',
   'full-funasr-nano': 'funasr-nano',
   'full-whisper': 'whisper',
+  'full-whisper-v3': 'whisper-v3',
 };
 
 /** every file a variant runs on: its graphs, and the external data beside them (encoder.weights, llm.fp32.data) */

@@ -5,7 +5,8 @@ model.onnx, model.int8.onnx and tokens.txt (README.md lists what each holds);
 parakeet-tdt writes the transducer's encoder/decoder/joiner files instead;
 whisper writes tiny-encoder/-decoder[.int8].onnx and tiny-tokens.txt; whisper-optimum a
 transformers.js model folder (onnx/encoder_model*.onnx, onnx/decoder_model_merged*.onnx, configs, tokenizer.json);
-whisper-v3 the whisper graphs with large-v3-turbo's 128 bins and ids (turbo-*)."""
+whisper-v3 the whisper graphs with large-v3-turbo's 128 bins and ids (turbo-*); --size full: whisper is
+Whisper base, whisper-v3 large-v3-turbo (random weights, the real sizes)."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ FULL = {
     "parakeet-tdt": parakeet_full.full,
     "funasr-nano": funasr_nano_full.full,
     "whisper": whisper_full.full,
+    "whisper-v3": whisper_full.full_turbo,
 }
 
 

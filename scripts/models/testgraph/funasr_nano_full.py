@@ -18,27 +18,15 @@ import os
 
 import numpy as np
 import onnx
-from onnx import helper
 
 from . import funasr_nano_llm as N
-from .builder import Graph, save
+from .builder import Graph, save, save_external
 from .sanm import BLOCKS, D, D_IN, TP_BLOCKS, _layer_norm, _sanm_layer, _Weights
 
 HID, LAYERS, QH, KVH, HD, FF, THETA = 1024, 28, 16, 8, 128, 3072, 1_000_000.0
 ADAPT_FF, ADAPT_BLOCKS, ADAPT_HEADS = 2048, 2, 8
 EPS = 1e-6
 NEG = -1e9
-
-
-def _model(g: Graph, metadata: dict[str, str], doc: str) -> onnx.ModelProto:
-    """Graph.model without the checker (it refuses protos over 2 GB in memory)."""
-    gr = helper.make_graph(g.nodes, g.name, g.inputs, g.outputs, g.inits)
-    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", g.opset)], producer_name="voxfleet-testgraph", producer_version="1")
-    m.ir_version = 8
-    m.doc_string = doc
-    for k, v in metadata.items():
-        m.metadata_props.add(key=k, value=str(v))
-    return m
 
 
 def _block(w: _Weights, x: str, d: int, heads: int, ff: int) -> str:
@@ -81,7 +69,7 @@ def encoder() -> tuple[onnx.ModelProto, int]:
         h = _block(w, h, HID, ADAPT_HEADS, ADAPT_FF)
     g.output(h, "encoder_out", "float32", [1, "T", HID])
     meta = N.encoder_metadata() | {"llm_dim": str(HID), "comment": "voxfleet full-size random test graph of FunAudioLLM/Fun-ASR-Nano-2512 encoder + adaptor"}
-    return _model(g, meta, __doc__), w.count
+    return g.model(meta, __doc__, check=False), w.count
 
 
 def _rms(w: _Weights, x: str, dim: int) -> str:
@@ -151,7 +139,7 @@ def llm() -> tuple[onnx.ModelProto, int]:
         g.output(k, f"key_delta_{i}", "float32", ["batch", "seq", KVH, HD])
         g.output(v, f"value_delta_{i}", "float32", ["batch", "seq", KVH, HD])
     meta = N.llm_metadata("fp32") | {"hidden_size": str(HID), "num_layers": str(LAYERS), "num_kv_heads": str(KVH), "head_dim": str(HD)}
-    return _model(g, meta, __doc__), w.count
+    return g.model(meta, __doc__, check=False), w.count
 
 
 def full(out_dir: str) -> int:
@@ -167,11 +155,11 @@ def full(out_dir: str) -> int:
     ids = g.input("input_ids", "int64", ["batch", "seq"])
     g.output(g.op("Gather", [g.weight("embed_tokens", table), ids], axis=0), "embeddings", "float32", ["batch", "seq", HID])
     del table
-    save(_model(g, {"model_type": "embedding_layer", "vocab_size": str(N.VOCAB), "hidden_size": str(HID)}, __doc__), os.path.join(out_dir, "embedding.onnx"))
+    save(g.model({"model_type": "embedding_layer", "vocab_size": str(N.VOCAB), "hidden_size": str(HID)}, __doc__), os.path.join(out_dir, "embedding.onnx"))
     del g
     m, n = llm()
     total += n
-    N.save_external(m, os.path.join(out_dir, "llm.fp32.onnx"), "llm.fp32.data")
+    save_external(m, os.path.join(out_dir, "llm.fp32.onnx"), "llm.fp32.data")
     del m
     for f in ("encoder_adaptor.onnx", "llm.fp32.onnx"):
         onnx.checker.check_model(os.path.join(out_dir, f))

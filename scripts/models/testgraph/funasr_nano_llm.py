@@ -37,7 +37,7 @@ import onnx
 from convert.int8 import quantize_model
 
 from . import common as C
-from .builder import Graph, save
+from .builder import Graph, save, save_external
 
 H = 16
 LAYERS = 2
@@ -242,15 +242,6 @@ def llm(pieces: list[int], cache_dtype: str, quant: str, loop: bool = False) -> 
         g.output(kd, f"key_delta_{i}", cache_dtype, ["batch", "seq", KVH, HD])
         g.output(vd, f"value_delta_{i}", cache_dtype, ["batch", "seq", KVH, HD])
     return g.model(llm_metadata(quant), doc=__doc__)
-
-
-def save_external(m: onnx.ModelProto, path: str, location: str) -> None:
-    tmp = path + ".tmp"
-    data = os.path.join(os.path.dirname(path), location)
-    if os.path.exists(data):
-        os.remove(data)
-    onnx.save(m, tmp, save_as_external_data=True, all_tensors_to_one_file=True, location=location, size_threshold=1024)
-    os.replace(tmp, path)
 
 
 def write(out_dir: str, loop: bool) -> int:

@@ -22,12 +22,11 @@ import os
 
 import numpy as np
 import onnx
-from onnx import helper
 
 from convert.int8 import quantize_model
 
 from . import parakeet_tdt as P
-from .builder import Graph, save
+from .builder import Graph, save, save_external
 
 D, HEADS, FF, LAYERS, KERNEL = 1024, 8, 4096, 24, 9
 SUB_CH = 256
@@ -150,7 +149,7 @@ def encoder() -> tuple[onnx.ModelProto, int]:
         x = w.layer_norm(x, D)
     g.output(g.op("Transpose", [x], perm=[0, 2, 1]), "outputs", "float32", ["Transposeoutputs_dim_0", D, "Transposeoutputs_dim_2"])
     g.output(enc_len, "encoded_lengths", "int64", ["length_dynamic_axes_1"])
-    return model(g, P.metadata(1024), f"{__doc__}\nencoder parameters: {w.count}"), w.count
+    return g.model(P.metadata(1024), f"{__doc__}\nencoder parameters: {w.count}", check=False), w.count
 
 
 def decoder() -> tuple[onnx.ModelProto, int]:
@@ -176,7 +175,7 @@ def decoder() -> tuple[onnx.ModelProto, int]:
     g.output(target_length, "prednet_lengths", "int32", ["target_length_dynamic_axes_1"])
     g.output(g.op("Concat", hs, axis=0), "states", "float32", [L, "states_dynamic_axes_1", H])
     g.output(g.op("Concat", cs, axis=0), "162", "float32", [L, "Concat162_dim_1", H])
-    return model(g, {}, "Parakeet TDT 0.6B decoder, random weights"), w.count
+    return g.model({}, "Parakeet TDT 0.6B decoder, random weights", check=False), w.count
 
 
 def joiner() -> tuple[onnx.ModelProto, int]:
@@ -192,18 +191,7 @@ def joiner() -> tuple[onnx.ModelProto, int]:
     bo[1024] = BLANK_BIAS
     out = g.add(g.matmul(g.op("Relu", [g.add(fe, fd)]), wo), w.fixed("out_b", bo))
     g.output(out, "outputs", "float32", ["Addoutputs_dim_0", "Addoutputs_dim_1", "Addoutputs_dim_2", width])
-    return model(g, {}, "Parakeet TDT 0.6B joiner, random weights"), w.count
-
-
-def model(g: Graph, metadata: dict[str, str], doc: str) -> onnx.ModelProto:
-    """Graph.model without the checker (it refuses protos over 2 GB in memory)."""
-    gr = helper.make_graph(g.nodes, g.name, g.inputs, g.outputs, g.inits)
-    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", g.opset)], producer_name="voxfleet-testgraph", producer_version="1")
-    m.ir_version = 8
-    m.doc_string = doc
-    for k, v in metadata.items():
-        m.metadata_props.add(key=k, value=str(v))
-    return m
+    return g.model({}, "Parakeet TDT 0.6B joiner, random weights", check=False), w.count
 
 
 def full(out_dir: str) -> int:
@@ -222,7 +210,7 @@ def full(out_dir: str) -> int:
     m, count = encoder()
     total += count
     path = os.path.join(out_dir, "encoder.onnx")
-    P.save_external(m, path, "encoder.weights")
+    save_external(m, path, "encoder.weights")
     del m
     onnx.checker.check_model(path)
     q, k = quantize_model(onnx.load(path), "uint8", per_channel=False)

@@ -46,7 +46,7 @@ import onnx
 from convert.int8 import quantize_model
 
 from . import tokens as TK
-from .builder import Graph, save
+from .builder import Graph, save, save_external
 
 FEAT = 128
 ENC_DIM = 1024
@@ -252,16 +252,6 @@ def joiner(blank: int) -> onnx.ModelProto:
                    g.matmul(g.op("Tanh", [last_slice(g, d, D_SMOOTH, D_SMOOTH + 8)]), g.weight("join_wd", wd)))
     g.output(g.add(logits, smooth), "outputs", "float32", ["Addoutputs_dim_0", "Addoutputs_dim_1", "Addoutputs_dim_2", width])
     return g.model({}, doc="Parakeet TDT tiny test joiner (see encoder.onnx's doc string)")
-
-
-def save_external(m: onnx.ModelProto, path: str, location: str) -> None:
-    """onnx.save with every tensor of >= 1 KiB in one external file, as export_onnx.py saves encoder.onnx."""
-    tmp = path + ".tmp"
-    data = os.path.join(os.path.dirname(path), location)
-    if os.path.exists(data):
-        os.remove(data)
-    onnx.save(m, tmp, save_as_external_data=True, all_tensors_to_one_file=True, location=location, size_threshold=1024)
-    os.replace(tmp, path)
 
 
 def write(out_dir: str, enc: onnx.ModelProto, dec: onnx.ModelProto, join: onnx.ModelProto, tokens: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Whisper base (multilingual) in sherpa-onnx's export layout with seeded random weights: the real
+"""Whisper base (multilingual), and large-v3-turbo (full_turbo), in sherpa-onnx's export layout with seeded random weights: the real
 architecture and sizes (openai-whisper model.py dims for base: n_mels 80, n_audio_ctx 1500, 512 wide,
 8 heads, 6 encoder and 6 decoder layers, n_vocab 51865, n_text_ctx 448), the export's wrappers
 (export-onnx.py AudioEncoderTensorCache: the encoder also computes every decoder layer's cross K/V;
@@ -23,10 +23,15 @@ import onnx
 from convert.int8 import quantize_model
 
 from . import whisper as W
-from .builder import Graph, save
+from .builder import Graph, save, save_external
 
-D, HEADS, FF, ENC_LAYERS, DEC_LAYERS = 512, 8, 2048, 6, 6
+NAME, D, HEADS, FF, ENC_LAYERS, DEC_LAYERS = "base", 512, 8, 2048, 6, 6
 HD = D // HEADS
+
+# large-v3-turbo (openai-whisper's dims for "turbo": 1280 wide, 20 heads, 32 encoder and 4 decoder layers) with
+# large-v3's 128 mel bins, 51866 tokens and ids (whisper.V3); about 809 M parameters, so the fp32 encoder keeps its
+# weights in turbo-encoder.weights as the real export does (protobuf's 2 GiB limit)
+TURBO = {"NAME": "turbo", "D": 1280, "HEADS": 20, "FF": 5120, "ENC_LAYERS": 32, "DEC_LAYERS": 4, "HD": 64}
 
 
 class _W:
@@ -79,13 +84,13 @@ def sinusoids(length: int, channels: int) -> np.ndarray:
 
 def metadata() -> dict[str, str]:
     m = W.metadata()
-    m.update({"model_type": "whisper-base", "n_audio_state": str(D), "n_audio_head": str(HEADS), "n_audio_layer": str(ENC_LAYERS),
+    m.update({"model_type": f"whisper-{NAME}", "n_audio_state": str(D), "n_audio_head": str(HEADS), "n_audio_layer": str(ENC_LAYERS),
               "n_text_state": str(D), "n_text_head": str(HEADS), "n_text_layer": str(DEC_LAYERS)})
     return m
 
 
 def encoder() -> tuple[onnx.ModelProto, int]:
-    g = Graph("whisper_base_encoder", opset=W.OPSET)
+    g = Graph(f"whisper_{NAME}_encoder", opset=W.OPSET)
     w = _W(g, 20)
     mel = g.input("mel", "float32", ["n_audio", W.N_MELS, "T"])
     x = g.op("Conv", [mel, w.normal("conv1_w", (D, W.N_MELS, 3), 1 / math.sqrt(3 * W.N_MELS)), w.zeros("conv1_b", D)], kernel_shape=[3], pads=[1, 1])
@@ -104,11 +109,12 @@ def encoder() -> tuple[onnx.ModelProto, int]:
     vs = [g.unsqueeze(w.linear("cross_v", x, D, D), [0]) for _ in range(DEC_LAYERS)]
     g.output(g.op("Concat", ks, axis=0), "n_layer_cross_k", "float32", [DEC_LAYERS, "n_audio", "T_2", D])
     g.output(g.op("Concat", vs, axis=0), "n_layer_cross_v", "float32", [DEC_LAYERS, "n_audio", "T_2", D])
-    return g.model(metadata(), doc="VoxFleet full-size Whisper base encoder test graph (random weights, sherpa-onnx layout)"), w.count
+    # over 2 GB for turbo: checked once saved (full)
+    return g.model(metadata(), doc=f"VoxFleet full-size Whisper {NAME} encoder test graph (random weights, sherpa-onnx layout)", check=False), w.count
 
 
 def decoder() -> tuple[onnx.ModelProto, int]:
-    g = Graph("whisper_base_decoder", opset=W.OPSET)
+    g = Graph(f"whisper_{NAME}_decoder", opset=W.OPSET)
     w = _W(g, 21)
     tokens = g.input("tokens", "int64", ["n_audio", "n_tokens"])
     kin = g.input("in_n_layer_self_k_cache", "float32", [DEC_LAYERS, "n_audio", W.N_TEXT_CTX, D])
@@ -150,22 +156,42 @@ def decoder() -> tuple[onnx.ModelProto, int]:
     g.output(logits, "logits", "float32", ["n_audio", "n_tokens", W.N_VOCAB])
     g.output(g.op("Concat", new_k, axis=0), "out_n_layer_self_k_cache", "float32", [DEC_LAYERS, "n_audio", W.N_TEXT_CTX, D])
     g.output(g.op("Concat", new_v, axis=0), "out_n_layer_self_v_cache", "float32", [DEC_LAYERS, "n_audio", W.N_TEXT_CTX, D])
-    return g.model({}, doc="VoxFleet full-size Whisper base decoder test graph (random weights, sherpa-onnx layout)"), w.count
+    return g.model({}, doc=f"VoxFleet full-size Whisper {NAME} decoder test graph (random weights, sherpa-onnx layout)", check=False), w.count
 
 
 def full(out: str) -> int:
     toks, _ = W.vocabulary()
-    W.write_tokens(os.path.join(out, "base-tokens.txt"), toks)
+    W.write_tokens(os.path.join(out, f"{NAME}-tokens.txt"), toks)
     n = 0
     total = 0
     for part, build in (("encoder", encoder), ("decoder", decoder)):
         m, count = build()
         total += count
-        path = os.path.join(out, f"base-{part}.onnx")
-        save(m, path)
-        q, k = quantize_model(m, "int8", per_channel=False)
-        save(q, os.path.join(out, f"base-{part}.int8.onnx"))
+        path = os.path.join(out, f"{NAME}-{part}.onnx")
+        if m.ByteSize() < 2**31 - 2**26:
+            onnx.checker.check_model(m)
+            save(m, path)
+            q, k = quantize_model(m, "int8", per_channel=False)
+        else:  # too large for one protobuf: external data, checked and quantized from the saved file
+            save_external(m, path, f"{NAME}-{part}.weights")
+            del m
+            onnx.checker.check_model(path)
+            q, k = quantize_model(onnx.load(path), "int8", per_channel=False)
+        save(q, os.path.join(out, f"{NAME}-{part}.int8.onnx"))
         n += k
-        del m, q
-    print(f"whisper base full: {total} parameters")
+        del q
+    print(f"whisper {NAME} full: {total} parameters")
     return n
+
+
+def full_turbo(out: str) -> int:
+    """large-v3-turbo's sizes and large-v3's ids (files turbo-*), as whisper.tiny_v3 does for the tiny graphs."""
+    g, wg = globals(), vars(W)
+    saved, wsaved = {k: g[k] for k in TURBO}, {k: wg[k] for k in W.V3}
+    g.update(TURBO)
+    wg.update(W.V3)
+    try:
+        return full(out)
+    finally:
+        g.update(saved)
+        wg.update(wsaved)
