@@ -45,6 +45,8 @@ export interface RunningGateway {
 export interface GatewayOptions {
   /** telemetry started by the caller (tests: with an in-memory span exporter), left running at close; default: one from cfg.telemetry, stopped at close */
   telemetry?: Telemetry;
+  /** the telemetry this gateway starts is registered as the process's OpenTelemetry SDK (NodeSDK; the process entry point) */
+  registerTelemetry?: boolean;
 }
 
 export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLogger('gateway'), opts: GatewayOptions = {}): Promise<RunningGateway> {
@@ -57,8 +59,8 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   const admin = await loadAdminCredentials(g.adminUser, g.adminPassword, apiKeys.keys, cfg.storage.varDir);
   // Before any connection: a metrics port in use stops the start with nothing to close.
   const t = cfg.telemetry;
-  const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-gateway', prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs }));
-  if (telemetry.prometheusUrl) log.info('metrics', { url: telemetry.prometheusUrl });
+  const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-gateway', prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs, register: opts.registerTelemetry }));
+  log.info('telemetry', { sdk: telemetry.registered ? 'NodeSDK (registered)' : 'private providers', prometheus: telemetry.prometheusUrl ?? 'GET /metrics only', otlp: t.otlpEndpoint ? 'on (see configuration)' : 'off' });
   // Behind HTTP requests: Redis calls fail fast during an outage (503), they never wait for it.
   const redis = createRedis(cfg.redis, 'gateway', { role: 'client' });
   const subscriber = createRedis(cfg.redis, 'gateway-sub');

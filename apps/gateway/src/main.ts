@@ -13,7 +13,7 @@ const lifecycle = new ProcessLifecycle(log);
 async function main(): Promise<void> {
   const cfg = gatewayConfigFromEnv(process.env);
   log.info(`configuration\n${formatConfig(cfg)}`);
-  const gw = await startGateway(cfg, log);
+  const gw = await startGateway(cfg, log, { registerTelemetry: true });
   log.info('listening', { url: gw.url });
   if (!cfg.gateway.authEnabled) log.warn('API authentication is OFF (allowed because the gateway binds to loopback)');
   else if (gw.apiKeys.generated) log.info(`generated an API key and stored it in ${gw.apiKeys.file} (mode 0600)`, { apiKey: gw.apiKeys.keys[0] });

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const asr = asrConfigsFromEnv(process.env);
   log.info(`configuration\n${formatConfig({ ...cfg, engines: asr })}`);
   const t0 = performance.now();
-  const running = await startWorker(cfg, asr, log);
+  const running = await startWorker(cfg, asr, log, { registerTelemetry: true });
   log.info('started', { workerId: running.id, startupMs: Math.round(performance.now() - t0) });
   lifecycle.running({ stop: () => running.stop(), timeoutMs: cfg.worker.drainTimeoutMs, onTimeout: () => running.closeEngines() });
 }

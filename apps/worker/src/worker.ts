@@ -181,6 +181,8 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
 export interface WorkerOptions {
   /** telemetry started by the caller, left running at stop; default: one from cfg.telemetry, stopped at stop */
   telemetry?: Telemetry;
+  /** the telemetry this worker starts is registered as the process's OpenTelemetry SDK (NodeSDK; the process entry point) */
+  registerTelemetry?: boolean;
 }
 
 export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: Logger = createLogger('worker'), opts: WorkerOptions = {}): Promise<RunningWorker> {
@@ -189,8 +191,8 @@ export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: 
   if (asrs.length === 0) throw new Error('a worker needs at least one model');
   // First: a metrics port in use stops the start before a model is loaded.
   const t = cfg.telemetry;
-  const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-worker', instance: w.id, prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs }));
-  if (telemetry.prometheusUrl) log.info('metrics', { url: telemetry.prometheusUrl });
+  const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-worker', instance: w.id, prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs, register: opts.registerTelemetry }));
+  log.info('telemetry', { sdk: telemetry.registered ? 'NodeSDK (registered)' : 'private providers', prometheus: telemetry.prometheusUrl ?? 'off', otlp: t.otlpEndpoint ? 'on (see configuration)' : 'off' });
   const metrics = await workerMetrics(telemetry.meter);
   const stopTelemetry = async (): Promise<void> => {
     metrics.stop();

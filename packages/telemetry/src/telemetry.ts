@@ -1,22 +1,31 @@
 /**
- * Starts OpenTelemetry for one process: a MeterProvider with a Prometheus
- * reader (its own loopback listener when a port is given, and `metricsText()`
- * for the gateway's /metrics route) and, with an OTLP endpoint, a periodic
- * OTLP reader; a TracerProvider exporting spans over OTLP (or to the span
- * processors a test passes). The providers are handed out, never registered
- * as the API's globals: a test process may run several gateways, each with
- * its own instruments, and a stopped one must not swallow the next one's
- * measurements. The one global is the async-hooks context manager, which the
- * API needs so a span stays the active one across awaits (one per process).
+ * Starts OpenTelemetry for one process: metric readers — Prometheus (its own
+ * loopback listener when a port is given, and `metricsText()` for the
+ * gateway's /metrics route) and, with an OTLP endpoint, a periodic OTLP
+ * reader — and span processors exporting over OTLP (or the ones a test
+ * passes).
+ *
+ * Two ways to put them together:
+ * - `register: true` (the gateway's and the worker's process entry points):
+ *   `@opentelemetry/sdk-node`'s NodeSDK builds the providers and registers
+ *   them as the API's globals, with the W3C propagator and the async-hooks
+ *   context manager, so anything else in the process that uses the
+ *   OpenTelemetry API reports through the same pipeline. Once per process.
+ * - private (the default; tests, and processes running several gateways or
+ *   workers): the providers are handed out, never registered — each instance
+ *   keeps its own instruments, and a stopped one cannot swallow the next one's
+ *   measurements. The one global is the async-hooks context manager, which
+ *   the API needs so a span stays the active one across awaits.
  */
-import { context, type Meter, type Tracer } from '@opentelemetry/api';
+import { context, metrics, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, NoopSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 
 export interface TelemetryOptions {
@@ -33,6 +42,8 @@ export interface TelemetryOptions {
   otlpIntervalMs?: number;
   /** extra span processors (tests: an in-memory exporter) */
   spanProcessors?: SpanProcessor[];
+  /** build the providers with NodeSDK and register them as the process's OpenTelemetry globals (once per process) */
+  register?: boolean;
 }
 
 export interface Telemetry {
@@ -40,6 +51,8 @@ export interface Telemetry {
   readonly tracer: Tracer;
   /** where Prometheus scrapes this process, when it has a listener */
   readonly prometheusUrl: string | null;
+  /** whether this telemetry is the process's registered OpenTelemetry SDK (NodeSDK) */
+  readonly registered: boolean;
   /** The current metrics in Prometheus text format (collects now, so observable gauges are read). */
   metricsText(): Promise<string>;
   /** Flushes what is pending (OTLP) and stops the listener and the readers. Idempotent. */
@@ -48,6 +61,8 @@ export interface Telemetry {
 
 const SCOPE = 'voxfleet';
 let contextManager: AsyncLocalStorageContextManager | undefined;
+/** set from the moment a registering start begins (it awaits the listener) until its shutdown */
+let registered = false;
 
 /** The API keeps one context manager per process; the first telemetry started installs it. */
 function ensureContextManager(): void {
@@ -66,8 +81,79 @@ function startPrometheus(port: number, host: string): Promise<PrometheusExporter
   });
 }
 
-export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry> {
+interface Providers {
+  meter: Meter;
+  tracer: Tracer;
+  registered: boolean;
+  shutdown(): Promise<void>;
+}
+
+const sdkDisabled = (): boolean => process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
+
+function privateProviders(resource: Resource, readers: IMetricReader[], spanProcessors: SpanProcessor[]): Providers {
   ensureContextManager();
+  const meterProvider = new MeterProvider({ resource, readers });
+  const tracerProvider = new TracerProvider({ resource, spanProcessors });
+  return {
+    meter: meterProvider.getMeter(SCOPE),
+    tracer: tracerProvider.getTracer(SCOPE),
+    registered: false,
+    shutdown: async () => void (await Promise.allSettled([meterProvider.shutdown(), tracerProvider.shutdown()])),
+  };
+}
+
+function registerSdk(resource: Resource, readers: IMetricReader[], spanProcessors: SpanProcessor[]): Providers {
+  if (sdkDisabled()) {
+    // NodeSDK would then register nothing, leaving the Prometheus reader unbound: say so and keep VoxFleet's own metrics private.
+    console.warn('OTEL_SDK_DISABLED=true: OpenTelemetry is not registered and nothing is sent over OTLP; the Prometheus metrics stay');
+    registered = false;
+    return privateProviders(resource, readers, spanProcessors);
+  }
+  const sdk = new NodeSDK({
+    resource,
+    // OTEL_RESOURCE_ATTRIBUTES still applies; the host and process detectors would put command lines into every series' target_info.
+    resourceDetectors: [envDetector],
+    metricReaders: readers,
+    // Without an exporter NodeSDK would register no tracer provider at all, and the API's no-op spans carry no trace
+    // context: the no-op processor keeps real trace ids, which go through the queue to the worker and into the logs.
+    spanProcessors: spanProcessors.length ? spanProcessors : [new NoopSpanProcessor()],
+    // No log export (VoxFleet logs JSON lines to stdout); otherwise NodeSDK sets up an OTLP log exporter by default.
+    logRecordProcessors: [],
+    contextManager: new AsyncLocalStorageContextManager(),
+    instrumentations: [],
+  });
+  sdk.start();
+  return {
+    meter: metrics.getMeter(SCOPE),
+    tracer: trace.getTracer(SCOPE),
+    registered: true,
+    shutdown: async () => {
+      await sdk.shutdown().catch(() => undefined);
+      // Unregistered, so a later start in the same process can register again. The context manager stays: it may
+      // serve private telemetry too, and it holds no state of this SDK.
+      metrics.disable();
+      trace.disable();
+      propagation.disable();
+      registered = false;
+    },
+  };
+}
+
+export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry> {
+  // Before the listener binds, so a refused start leaves nothing open.
+  if (opts.register) {
+    if (registered) throw new Error('OpenTelemetry is already registered in this process (startTelemetry with register: true runs once per process)');
+    registered = true;
+  }
+  try {
+    return await start(opts);
+  } catch (err) {
+    if (opts.register) registered = false;
+    throw err;
+  }
+}
+
+async function start(opts: TelemetryOptions): Promise<Telemetry> {
   const resource = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: opts.service,
     [ATTR_SERVICE_VERSION]: '0.1.0',
@@ -77,22 +163,23 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
   // Without a listener the exporter is still the reader that metricsText() collects from.
   const prometheus = opts.prometheusPort ? await startPrometheus(opts.prometheusPort, host) : new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
   const readers: IMetricReader[] = [prometheus];
-  const otlp = opts.otlpEndpoint?.replace(/\/+$/, '');
+  // OTEL_SDK_DISABLED: no OpenTelemetry export at all (the standard's meaning); VoxFleet's Prometheus page stays.
+  const otlp = sdkDisabled() ? undefined : opts.otlpEndpoint?.replace(/\/+$/, '');
   if (otlp) {
     readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${otlp}/v1/metrics` }), exportIntervalMillis: opts.otlpIntervalMs ?? 15_000 }));
   }
-  const meterProvider = new MeterProvider({ resource, readers });
   const spanProcessors: SpanProcessor[] = [...(opts.spanProcessors ?? [])];
   if (otlp) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${otlp}/v1/traces` }) }));
-  const tracerProvider = new TracerProvider({ resource, spanProcessors });
+  const providers = opts.register ? registerSdk(resource, readers, spanProcessors) : privateProviders(resource, readers, spanProcessors);
   // The same serialisation as the listener's, without the per-series scope label (series stay as the dashboards name them).
   const serializer = new PrometheusSerializer(undefined, undefined, undefined, false, true);
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
 
   let stopping: Promise<void> | undefined;
   return {
-    meter: meterProvider.getMeter(SCOPE),
-    tracer: tracerProvider.getTracer(SCOPE),
+    meter: providers.meter,
+    tracer: providers.tracer,
+    registered: providers.registered,
     prometheusUrl: opts.prometheusPort ? `http://${hostInUrl}:${opts.prometheusPort}/metrics` : null,
     async metricsText() {
       const { resourceMetrics, errors } = await prometheus.collect();
@@ -101,7 +188,7 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
     },
     shutdown: () =>
       (stopping ??= (async () => {
-        await Promise.allSettled([meterProvider.shutdown(), tracerProvider.shutdown()]);
+        await providers.shutdown();
       })()),
   };
 }
