@@ -7,6 +7,9 @@
  * outcome (result store + result cache) before BullMQ completes the job, and
  * classify failures: bad audio fails at once (UnrecoverableError), anything
  * else is retried with backoff and the last attempt records the failure.
+ * The outcome is fenced by the run's BullMQ lock: a run that lost its task
+ * (its worker cut off until the lock expired, the task run again elsewhere)
+ * writes nothing and counts nothing when it ends late; it is logged and dropped.
  * Every dependency is an interface, so unit tests run it on stubs.
  */
 import type { Transcript } from '@voxfleet/asr';
@@ -18,12 +21,14 @@ import {
   TASK_ERROR_CODES,
   cacheKeyFor,
   modelDecision,
+  runFence,
   transcribeJobSchema,
+  type RunFence,
   type ServedModel,
   type TaskOutcomeStatus,
   type TranscribeReturn,
 } from '@voxfleet/queue';
-import { BlobNotFoundError, type BlobStore, type CachedResult, type ErrorInfo, type ProcessingInfo, type TaskOutcome } from '@voxfleet/storage';
+import { BlobNotFoundError, type BlobStore, type CacheEntryWrite, type CachedResult, type CommitResult, type ErrorInfo, type ProcessingInfo, type TaskOutcome } from '@voxfleet/storage';
 import { SpanKind, SpanStatusCode, contextFromTraceparent, type Tracer } from '@voxfleet/telemetry';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { TaskTiming } from './metrics.js';
@@ -54,6 +59,8 @@ export type TranscribeAudio = (
 /** The slice of a BullMQ job the processor uses. */
 export interface TaskJob {
   id?: string | undefined;
+  /** `<prefix>:<queue>`, where BullMQ keeps the job (and its lock) */
+  queueQualifiedName: string;
   data: unknown;
   timestamp: number;
   processedOn?: number | undefined;
@@ -71,8 +78,9 @@ export interface ProcessorDeps {
   /** the job options it honours (a job asking for others fails at once); absent: options are passed through */
   capabilities?: { languages: string[]; options: { language: boolean; itn: boolean; hotwords?: boolean } };
   blobs: Pick<BlobStore, 'withFile' | 'delete'>;
-  results: { set(taskId: string, outcome: TaskOutcome): Promise<void>; get(taskId: string): Promise<TaskOutcome | null> };
-  cache: { set(cacheKey: string, value: CachedResult): Promise<void>; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
+  /** `commit`: the outcome (with a transcript's cache entry), written only while `fence` holds (ResultStore.commit) */
+  results: { commit(taskId: string, outcome: TaskOutcome, opts: { fence: RunFence | null; cache?: CacheEntryWrite }): Promise<CommitResult>; get(taskId: string): Promise<TaskOutcome | null> };
+  cache: { entry(cacheKey: string, value: CachedResult): CacheEntryWrite; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
   stats: { recordTask(status: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
   events: { taskFinished(taskId: string): Promise<void> };
   cancels: { isCancelled(taskId: string): Promise<boolean> };
@@ -126,12 +134,24 @@ export function createProcessor(deps: ProcessorDeps) {
   const handBackDelayMs = deps.handBackDelayMs ?? 1000;
   const modelWaitMs = deps.modelWaitMs ?? 600_000;
 
-  const finish = async (taskId: string, cacheKeys: string[], outcome: TaskOutcome): Promise<void> => {
-    await deps.results.set(taskId, outcome);
+  /**
+   * Writes the run's outcome, then lets go of the claims, counts it and tells
+   * the waiters — all only if the write landed: a run that lost its task ends
+   * here, since the run that owns the task now does all of that itself (or did).
+   * Returns whether the outcome was written.
+   */
+  const finish = async (thisRun: { taskId: string; fence: RunFence | null }, cacheKeys: string[], outcome: TaskOutcome, cache?: CacheEntryWrite): Promise<boolean> => {
+    const { taskId, fence } = thisRun;
+    const written = await deps.results.commit(taskId, outcome, { fence, ...(cache ? { cache } : {}) });
+    if (written !== 'written') {
+      log.warn('late run dropped: its outcome is not written', { taskId, status: outcome.status, reason: written === 'lost' ? 'this run no longer holds the task (lock expired or taken over)' : 'the task is completed already' });
+      return false;
+    }
     for (const k of cacheKeys) await deps.cache.releaseInflight(k, taskId);
     await deps.stats.recordTask(outcome.status);
     await deps.events.taskFinished(taskId);
     measure(taskId, outcome);
+    return true;
   };
 
   // the jobs being run, so an outcome can be timed from its job's queue timestamps
@@ -154,6 +174,8 @@ export function createProcessor(deps: ProcessorDeps) {
 
   const run = async function process(job: TaskJob, token?: string, signal?: AbortSignal): Promise<TranscribeReturn> {
     const taskId = job.id!;
+    // what this run may write: only while BullMQ's lock on the job still holds this run's token
+    const thisRun = { taskId, fence: runFence(job, token) };
     const abort = signal ?? new AbortController().signal;
     const parsed = transcribeJobSchema.safeParse(job.data);
     if (!parsed.success) {
@@ -161,7 +183,7 @@ export function createProcessor(deps: ProcessorDeps) {
       log.error('invalid job payload', { taskId, issues: parsed.error.issues.map((i) => i.message) });
       const claimed = (job.data as { cacheKey?: unknown } | null)?.cacheKey;
       const now = Date.now();
-      await finish(taskId, typeof claimed === 'string' ? [claimed] : [], { status: 'failed', error: { code: TASK_ERROR_CODES.invalidPayload, message }, startedAt: now, completedAt: now });
+      await finish(thisRun, typeof claimed === 'string' ? [claimed] : [], { status: 'failed', error: { code: TASK_ERROR_CODES.invalidPayload, message }, startedAt: now, completedAt: now });
       throw new UnrecoverableError(`${TASK_ERROR_CODES.invalidPayload}: ${message}`);
     }
     const data = parsed.data;
@@ -228,19 +250,26 @@ export function createProcessor(deps: ProcessorDeps) {
         durationSec: Math.round(run.durationSec * 1000) / 1000,
         modelId: deps.model.id,
       };
-      await deps.cache.set(ownKey, { result, taskId, processing, cachedAt: completedAt });
-      await finish(taskId, claimKeys, { status: 'completed', result, startedAt, completedAt, processing });
+      // the cache entry goes with the outcome in one write: a late run must not replace the owner's transcript there either
+      const cache = deps.cache.entry(ownKey, { result, taskId, processing, cachedAt: completedAt });
+      if (!(await finish(thisRun, claimKeys, { status: 'completed', result, startedAt, completedAt, processing }, cache))) {
+        // the outcome written already stands: a run that lost its lock cannot complete the job either (BullMQ
+        // refuses it the job), one that holds it completes the job another run had finished
+        return { status: 'completed', workerId: deps.workerId, textLength: result.text.length, batchSizes: run.batchSizes };
+      }
       await job.updateProgress(100);
       log.info('task completed', { taskId, durationSec: result.durationSec, segments: run.segments, batches: run.batchSizes.length, inferenceMs: processing.inferenceMs });
       return { status: 'completed', workerId: deps.workerId, textLength: result.text.length, batchSizes: run.batchSizes };
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       const now = Date.now();
-      const fail = async (error: ErrorInfo): Promise<void> => finish(taskId, claimKeys, { status: 'failed', error, startedAt, completedAt: now });
+      const fail = async (error: ErrorInfo): Promise<void> => {
+        await finish(thisRun, claimKeys, { status: 'failed', error, startedAt, completedAt: now });
+      };
       if (abort.aborted || err instanceof CancelledError) {
         // nobody wants this audio any more: it goes now, not at retention
         await deps.blobs.delete(data.blobKey).catch((e: Error) => log.warn('could not delete a cancelled task\'s audio', { taskId, message: e.message }));
-        await finish(taskId, claimKeys, { status: 'cancelled', completedAt: now });
+        await finish(thisRun, claimKeys, { status: 'cancelled', completedAt: now });
         log.info('task cancelled', { taskId });
         throw new UnrecoverableError('cancelled');
       }

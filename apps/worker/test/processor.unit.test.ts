@@ -23,6 +23,7 @@ function fakeJob(data: unknown, extra: Partial<TaskJob> = {}) {
   const calls = { progress: [] as number[], delayedUntil: [] as number[] };
   const job: TaskJob = {
     id: 't-1',
+    queueQualifiedName: 'bull:transcribe',
     data,
     timestamp: Date.now() - 50,
     processedOn: Date.now() - 10,
@@ -63,8 +64,16 @@ function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?
     model: OWN,
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     blobs: { withFile: (k, use) => use(`/blobs/${k}`), delete: async (k) => void s.deletedBlobs.push(k) },
-    results: { set: async (id, o) => void s.outcomes.set(id, o), get: async (id) => s.outcomes.get(id) ?? null },
-    cache: { set: async (k, v) => void s.cache.set(k, v), releaseInflight: async (k, t) => void s.released.push([k, t]) },
+    // unfenced (no BullMQ token here): every commit lands; fenced commits run on redis-server in late-run.test.ts
+    results: {
+      commit: async (id, o, { cache }) => {
+        s.outcomes.set(id, o);
+        if (cache) s.cache.set(cache.key, JSON.parse(cache.value) as CachedResult);
+        return 'written';
+      },
+      get: async (id) => s.outcomes.get(id) ?? null,
+    },
+    cache: { entry: (k, v) => ({ key: k, value: JSON.stringify(v), ttlSec: 60 }), releaseInflight: async (k, t) => void s.released.push([k, t]) },
     stats: { recordTask: async (st) => void s.stats.push(st), countRun: async () => ++s.runs },
     events: { taskFinished: async (id) => void s.finished.push(id) },
     cancels: { isCancelled: async () => opts.cancelled === true },

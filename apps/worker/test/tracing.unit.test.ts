@@ -57,8 +57,8 @@ describe('tracing: gateway request → enqueue → worker job → batch wait and
         queue: 'transcribe-m',
         model: { id: 'm@aaaaaaaaaaaa+greedy/fp32', name: 'm' },
         blobs,
-        results: { set: async () => {}, get: async () => null },
-        cache: { set: async () => {}, releaseInflight: async () => {} },
+        results: { commit: async () => 'written' as const, get: async () => null },
+        cache: { entry: (key) => ({ key, value: '', ttlSec: 1 }), releaseInflight: async () => {} },
         stats: { recordTask: async () => {}, countRun: async () => 1 },
         events: { taskFinished: async () => {} },
         cancels: { isCancelled: async () => false },
@@ -77,7 +77,7 @@ describe('tracing: gateway request → enqueue → worker job → batch wait and
         log: quiet,
         tracer: telemetry.tracer,
       });
-      const job: TaskJob = { id: 't-1', data: JSON.parse(JSON.stringify(queued[0]!.payload)), timestamp: Date.now(), processedOn: Date.now(), attemptsMade: 0, opts: { attempts: 1 }, updateProgress: async () => {}, moveToDelayed: async () => {} };
+      const job: TaskJob = { id: 't-1', queueQualifiedName: 'bull:transcribe-m', data: JSON.parse(JSON.stringify(queued[0]!.payload)), timestamp: Date.now(), processedOn: Date.now(), attemptsMade: 0, opts: { attempts: 1 }, updateProgress: async () => {}, moveToDelayed: async () => {} };
       expect((await process(job)).status).toBe('completed');
       await spans.forceFlush();
 

@@ -8,7 +8,7 @@ export * from './payload.js';
 export * from './errors.js';
 export { createRedis, createWorker, describeRedis, withTimeout, isRedisUnavailable, RedisUnavailableError, type RedisRole } from './connections.js';
 export { ReplicationAck } from './replication.js';
-export { TaskQueue, jobOptions, QUEUE_STATES, type TaskQueueOptions, type NewTask, type QueueState, type TaskSnapshot, type TaskState } from './tasks.js';
+export { TaskQueue, jobOptions, runFence, QUEUE_STATES, type RunFence, type TaskQueueOptions, type NewTask, type QueueState, type TaskSnapshot, type TaskState } from './tasks.js';
 export { CancelSignals } from './cancel.js';
 export { FleetEvents, type FleetEvent } from './events.js';
 export { FleetStats, type BatchStat, type FleetStatsSnapshot, type TaskOutcomeStatus } from './stats.js';

@@ -46,6 +46,26 @@ export function jobOptions(cfg: QueueConfig, retentionSec: number, priority?: nu
   };
 }
 
+/**
+ * A run's hold on its task: BullMQ's lock on the job, holding the token of
+ * the run that owns it. BullMQ sets it when a worker takes the job, renews it
+ * while the run goes on, deletes it when the job completes or fails; it
+ * expires when the worker stops renewing (cut off, stuck), and holds another
+ * token once a later run took the job back up. An outcome written only while
+ * the lock holds the run's token (ResultStore.commit) is the owner's.
+ */
+export interface RunFence {
+  key: string;
+  token: string;
+}
+
+/** The fence of a run of `job` holding `token`; null without a token (a run outside a BullMQ worker: nothing to fence). */
+export function runFence(job: { id?: string | undefined; queueQualifiedName: string }, token: string | undefined): RunFence | null {
+  if (!token || !job.id) return null;
+  // BullMQ's layout: the job hash is `<prefix>:<queue>:<id>`, its lock `…:<id>:lock` (prepareJobForProcessing.lua).
+  return { key: `${job.queueQualifiedName}:${job.id}:lock`, token };
+}
+
 export interface TaskQueueOptions {
   /**
    * Each call fails with RedisUnavailableError after this long instead of

@@ -4,14 +4,15 @@
  *   creation-time index used for listing and retention, which records are
  *   attached to which task, and Idempotency-Key mappings;
  * - ResultStore: the outcome of each task (a BullMQ job run once for all
- *   identical uploads in flight together);
+ *   identical uploads in flight together), written by a worker only while its
+ *   run still holds the task (`commit`);
  * - ResultCache: transcripts by cache key (MD5 + model + output options), and
  *   the task currently in flight for a cache key (in-flight dedup).
  * Every key expires: records and outcomes after the retention period, cache
  * entries after the cache TTL.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { RELEASE_IF_EQUAL } from './lua.js';
+import { COMMIT_OUTCOME, RELEASE_IF_EQUAL } from './lua.js';
 
 export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
 export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'cancelled'];
@@ -260,6 +261,32 @@ export class JobStore {
   }
 }
 
+/**
+ * A key that must still hold `token` for a write to land: a run's hold on its
+ * task (the worker passes BullMQ's job lock and its run's lock token; opaque here).
+ */
+export interface WriteFence {
+  key: string;
+  token: string;
+}
+
+/** A cache entry as a write that a script makes together with others (`ResultCache.entry`). */
+export interface CacheEntryWrite {
+  key: string;
+  value: string;
+  ttlSec: number;
+}
+
+/**
+ * What `ResultStore.commit` did: `written`; `lost`: the fence no longer held
+ * the run's token (its task was taken over, completed by another run, or its
+ * lock expired), nothing written; `done`: the task's outcome was completed
+ * already, nothing written.
+ */
+export type CommitResult = 'written' | 'lost' | 'done';
+
+const COMMIT_RESULTS: Record<number, CommitResult> = { 1: 'written', 0: 'lost', [-1]: 'done' };
+
 export class ResultStore {
   constructor(
     private readonly redis: Redis,
@@ -273,6 +300,24 @@ export class ResultStore {
 
   async set(taskId: string, outcome: TaskOutcome): Promise<void> {
     await this.redis.set(this.key(taskId), JSON.stringify(outcome), 'EX', this.retentionSec);
+  }
+
+  /**
+   * Writes a run's outcome (and, with `cache`, its transcript's cache entry)
+   * only while `fence` still holds the run's token, and never over a completed
+   * outcome: a run that lost its task (a worker cut off until its lock
+   * expired, whose task another worker ran again) must not replace what the
+   * task's owner wrote. Checks and writes are one script, so nothing lands in
+   * between. `fence` null: not fenced (a run outside BullMQ, e.g. a test).
+   */
+  async commit(taskId: string, outcome: TaskOutcome, opts: { fence: WriteFence | null; cache?: CacheEntryWrite }): Promise<CommitResult> {
+    const { fence, cache } = opts;
+    const keys = [this.key(taskId), ...(fence ? [fence.key] : []), ...(cache ? [cache.key] : [])];
+    const args = [JSON.stringify(outcome), this.retentionSec, fence?.token ?? '', cache?.value ?? '', cache?.ttlSec ?? 0];
+    const r = Number(await this.redis.eval(COMMIT_OUTCOME, keys.length, ...keys, ...args));
+    const result = COMMIT_RESULTS[r];
+    if (!result) throw new Error(`unexpected answer from the outcome script: ${r}`);
+    return result;
   }
 
   async get(taskId: string): Promise<TaskOutcome | null> {
@@ -310,7 +355,13 @@ export class ResultCache {
   }
 
   async set(cacheKey: string, value: CachedResult): Promise<void> {
-    await this.redis.set(this.key(cacheKey), JSON.stringify(value), 'EX', this.ttlSec);
+    const e = this.entry(cacheKey, value);
+    await this.redis.set(e.key, e.value, 'EX', e.ttlSec);
+  }
+
+  /** The write of a cached transcript, for `ResultStore.commit` to make together with the task's outcome. */
+  entry(cacheKey: string, value: CachedResult): CacheEntryWrite {
+    return { key: this.key(cacheKey), value: JSON.stringify(value), ttlSec: this.ttlSec };
   }
 
   /** Forgets a cached transcript (an erased job's). */
