@@ -205,6 +205,24 @@ describe('Fun-ASR-Nano: parity with sherpa-onnx on the exact-signature graphs an
     expect(got).toEqual(expected);
   }, 300_000);
 
+  it('a sequence the shared cache end cuts (padded to a longer prompt) goes on alone from where it was, with the ids of decoding it alone', async () => {
+    // both near the 512-position budget, which the tiny LLM fills: in one batch the shorter is padded to the longer one's length
+    const base = concat([clips[3]!, clips[0]!, clips[4]!, clips[1]!]);
+    const [shorter, longer] = await prompts(direct, [base.slice(0, 24 * 16000), base.slice(0, 25 * 16000)]);
+    expect(longer!.fitted.ids.length).toBeGreaterThan(shorter!.fitted.ids.length);
+    let calls = direct.stats.llmCalls;
+    const alone = [(await direct.generate([shorter!]))[0]!, (await direct.generate([longer!]))[0]!];
+    const aloneCalls = direct.stats.llmCalls - calls;
+    expect(alone.map((g) => g.stop)).toEqual(['budget', 'budget']);
+    const continued = direct.stats.continued;
+    calls = direct.stats.llmCalls;
+    const batched = await direct.generate([shorter!, longer!]);
+    expect(batched).toEqual(alone);
+    expect(direct.stats.continued - continued).toBe(1);
+    // the cut sequence was not decoded again from its prompt: fewer LLM calls than the two alone
+    expect(direct.stats.llmCalls - calls).toBeLessThan(aloneCalls);
+  }, 300_000);
+
   it('splices FunASR\'s ≈T/8 rows instead of all when asked (low-frame-rate), and says so in its id', async () => {
     const cfg = asrConfigSchema.parse({ modelPath: dir, provider: 'cpu', precision: 'fp32', threads: 1 });
     const lfr = await NanoModel.load(await loadModelSpec(cfg), cfg, { audioRows: 'low-frame-rate' });

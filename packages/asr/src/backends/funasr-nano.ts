@@ -178,8 +178,8 @@ export interface NanoDecodeOptions {
 }
 
 export class NanoModel {
-  /** counters for tests and the load report: LLM calls, batches started, sequences that joined a running batch */
-  readonly stats = { llmCalls: 0, batches: 0, joins: 0 };
+  /** counters for tests and the load report: LLM calls, batches started, sequences that joined a running batch, sequences a batch's cache end cut that went on alone */
+  readonly stats = { llmCalls: 0, batches: 0, joins: 0, continued: 0 };
 
   private constructor(
     private readonly s: Sessions,
@@ -398,8 +398,8 @@ export class NanoModel {
       this.kick();
     } else await this.drain([...seqs], opts.maxBatch);
     const out = await Promise.all(seqs.map((q) => q.finished));
-    // padding or a late join cut a sequence's room in the shared cache: decode it again on its own
-    for (let i = 0; i < out.length; i++) if (out[i]!.stop === 'cache_full') out[i] = await this.decodeAlone(prompts[i]!, guard);
+    // padding or a late join cut a sequence's room in the shared cache: it goes on alone from where it was
+    for (let i = 0; i < out.length; i++) if (out[i]!.stop === 'cache_full') out[i] = await this.continueAlone(prompts[i]!, out[i]!, guard);
     return out;
   }
 
@@ -414,6 +414,38 @@ export class NanoModel {
       this.sharedLoop = undefined;
       if (this.shared.length > 0) this.kick();
     });
+  }
+
+  /**
+   * Finishes on its own a sequence that a shared batch's cache end cut (`sofar`, stopped 'cache_full'): its prompt, the
+   * empty row (sherpa positions) and the tokens it has so far are prefilled in one call — the rows generateRecompute
+   * builds, which the cached loop equals — and it decodes on from there, in a cache of its own where its whole budget
+   * fits. One LLM call more than had it decoded alone from the start, instead of decoding it all again.
+   */
+  private async continueAlone(p: NanoPrompt, sofar: NanoGenerated, guard: RepetitionGuard | null): Promise<NanoGenerated> {
+    const { hiddenSize: H, maxTotalLen: M, numLayers: L, numKvHeads, headDim, vocabSize } = this.info;
+    const stops = chatMlIds(this.tokenizer);
+    const len0 = p.fitted.ids.length;
+    const gap = this.positions === 'sherpa' ? 1 : 0;
+    const res: NanoGenerated = { ids: [...sofar.ids], stop: 'budget' };
+    const S = len0 + gap + res.ids.length;
+    const x = new Float32Array(S * H);
+    x.set(p.embeds);
+    x.set(await this.embed([BigInt64Array.from(res.ids, BigInt)], res.ids.length), (len0 + gap) * H);
+    const mask = new BigInt64Array(M);
+    mask.fill(1n, 0, S);
+    if (gap) mask[len0] = 0n;
+    const keys = Array.from({ length: L }, () => this.cacheBuffer(M * numKvHeads * headDim));
+    const values = Array.from({ length: L }, () => this.cacheBuffer(M * numKvHeads * headDim));
+    this.stats.continued++;
+    let logits = await this.step(x, S, mask, 1, 0, keys, values, [0]);
+    // alone, acceptToken's budget (own positions = M) ends the sequence before the cache end (pos = own + gap) is reached
+    for (let pos = S; ; pos++) {
+      const tok = argmaxFinite(logits.data, 0, vocabSize);
+      if (!acceptToken(res, tok, stops, guard, len0, p.fitted.maxNewTokens, M)) return res;
+      mask[pos] = 1n;
+      logits = await this.step(await this.embed([BigInt64Array.of(BigInt(tok))], 1), 1, mask, 1, pos, keys, values, [0]);
+    }
   }
 
   private async decodeAlone(p: NanoPrompt, guard: RepetitionGuard | null): Promise<NanoGenerated> {
@@ -447,7 +479,7 @@ export class NanoModel {
    * is prefilled alone at rows [pos − P, pos) (rows before masked, so it is left-padded by pos − P)
    * and decodes with the others from row pos on. A prompt joins when P ≤ pos and at least half of
    * its own budget is still free in the shared cache; one the cache end cuts before its own budget
-   * stops with 'cache_full' (generate() decodes it again alone). Prompts left when the batch
+   * stops with 'cache_full' (generate() lets it go on alone from there: continueAlone). Prompts left when the batch
    * empties start a new batch.
    */
   private async generateBatch(waiting: NanoSequence[], maxBatch: number): Promise<void> {
