@@ -141,13 +141,19 @@ describe('a late run whose lock was lost (real redis-server, real BullMQ workers
 
   const tasksCompleted = async (): Promise<number> => (await stats().read()).tasks.completed;
 
-  it('a run that ends after another worker completed its task writes nothing and counts nothing', async () => {
+  /** A new task taken up by the cut-off worker "a", whose run waits at its audio until told to go on. */
+  async function taskHeldByCutOffWorker() {
     const queueName = `late-${++n}`;
     const before = await tasksCompleted();
     const { taskId, cacheKey, queue } = await addTask(queueName);
     const aAudio = gate();
     const a = startWorker('a', queueName, aAudio, { cutOff: true });
     await aAudio.reached;
+    return { queueName, before, taskId, cacheKey, queue, aAudio, a };
+  }
+
+  it('a run that ends after another worker completed its task writes nothing and counts nothing', async () => {
+    const { queueName, before, taskId, cacheKey, queue, aAudio, a } = await taskHeldByCutOffWorker();
 
     // "a" is away: its lock expires, "b" takes the task back up and completes it
     const bAudio = gate();
@@ -169,12 +175,7 @@ describe('a late run whose lock was lost (real redis-server, real BullMQ workers
   });
 
   it('a run that ends while another worker holds its task writes nothing; the holder writes once', async () => {
-    const queueName = `late-${++n}`;
-    const before = await tasksCompleted();
-    const { taskId, cacheKey, queue } = await addTask(queueName);
-    const aAudio = gate();
-    const a = startWorker('a', queueName, aAudio, { cutOff: true });
-    await aAudio.reached;
+    const { queueName, before, taskId, cacheKey, queue, aAudio, a } = await taskHeldByCutOffWorker();
 
     // "b" takes the task over and is still transcribing when "a"'s late run ends
     const bAudio = gate();
