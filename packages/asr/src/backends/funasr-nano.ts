@@ -252,8 +252,7 @@ export class NanoModel {
   private async chooseBatching(config: AsrConfig): Promise<void> {
     const prompts = await this.calibrationPrompts(4, 3);
     const choice = await chooseStepBatching(
-      config.nanoBatch,
-      'VOXFLEET_NANO_BATCH',
+      { name: 'VOXFLEET_NANO_BATCH', value: config.nanoBatch, batched: 'on', single: 'off' },
       '4 x 3 s, ≤ 32 new tokens each',
       () => this.generate(prompts, { batch: true, guard: null }),
       () => this.generate(prompts, { batch: false, guard: null }),

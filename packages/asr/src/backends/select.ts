@@ -64,24 +64,21 @@ export async function fastestOf(run: () => Promise<unknown>, runs = 5): Promise<
   return best;
 }
 
-/** How a token-by-token decoder runs a batch's sequences: their steps together (on), one sequence at a time (off), or auto. */
-export type StepBatching = 'auto' | 'on' | 'off';
-
 /**
  * The step-batching choice of a Whisper, Parakeet TDT or Fun-ASR-Nano model: `auto` times `batched` and `single`
  * (the same calibration batch decoded both ways, once each after a warm-up, on the provider and precision already
  * chosen) and keeps the faster, because which one wins depends on the provider, the precision and the model's size
- * (on CPU a small decoder's per-call overhead favours batching, a large one's compute may not); `on` / `off` fix it.
- * `setting` names the environment variable in the reason the load report prints.
+ * (on CPU a small decoder's per-call overhead favours batching, a large one's compute may not); the setting's other
+ * values fix it (`setting.batched` / `setting.single`: on/off, or TDT's batched/sequential). `setting.name` is the
+ * environment variable the reason the load report prints names.
  */
-export async function chooseStepBatching(
-  mode: StepBatching,
-  setting: string,
+export async function chooseStepBatching<V extends string>(
+  setting: { name: string; value: V | 'auto'; batched: V; single: V },
   on: string,
   batched: () => Promise<unknown>,
   single: () => Promise<unknown>,
 ): Promise<{ batched: boolean; why: string }> {
-  if (mode !== 'auto') return { batched: mode === 'on', why: `${setting}=${mode}` };
+  if (setting.value !== 'auto') return { batched: setting.value === setting.batched, why: `${setting.name}=${setting.value}` };
   const b = await fastestOf(batched, 1);
   const s = await fastestOf(single, 1);
   return { batched: b <= s, why: `measured at load: batched ${b.toFixed(0)} ms, one at a time ${s.toFixed(0)} ms on ${on}` };

@@ -210,14 +210,13 @@ export class TransducerModel {
     const feats = audio.map((a) => this.frontEnd.compute(a));
     const durs = audio.map(() => 6);
     const choice = await chooseStepBatching(
-      mode === 'auto' ? 'auto' : mode === 'batched' ? 'on' : 'off',
-      'VOXFLEET_TDT_SEARCH',
+      { name: 'VOXFLEET_TDT_SEARCH', value: mode, batched: 'batched', single: 'sequential' },
       '4 x 6 s',
       () => this.runBatch(feats, durs, false),
       () => this.runBatch(feats, durs, true),
     );
     this.sequential = !choice.batched;
-    const why = mode === 'auto' ? choice.why : `VOXFLEET_TDT_SEARCH=${mode}`;
+    const why = choice.why;
     this.report.decoder = `TDT greedy (${this.t.numDurations} durations, ≤ 5 tokens per frame; ${
       this.sequential
         ? `each utterance searched on its own (${why})`

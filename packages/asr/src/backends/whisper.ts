@@ -189,8 +189,7 @@ export class WhisperModel {
     const r = this.report;
     const { feats, opts, durs } = this.calibrationBatch();
     const choice = await chooseStepBatching(
-      this.config.whisperBatch,
-      'VOXFLEET_WHISPER_BATCH',
+      { name: 'VOXFLEET_WHISPER_BATCH', value: this.config.whisperBatch, batched: 'on', single: 'off' },
       '4 x 6 s',
       () => this.runBatch(feats, opts, durs, { batched: true }),
       () => this.runBatch(feats, opts, durs, { batched: false }),
