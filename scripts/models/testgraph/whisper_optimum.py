@@ -13,7 +13,8 @@
        the cache branch an If returns placeholders (zero rows), as merged exports do: the caller keeps step 1's
   config.json, generation_config.json (ids: decoder_start_token_id, lang_to_id, task_to_id,
   no_timestamps_token_id, eos, begin_suppress_tokens, suppress_tokens), preprocessor_config.json,
-  tokenizer.json (byte-level BPE, the specials as added tokens) + tokenizer_config.json.
+  tokenizer.json (byte-level BPE, the specials and the timestamps as added tokens, the timestamps not special) +
+  tokenizer_config.json.
 
 The tiny graphs decide as the sherpa-onnx layout's (whisper.py `decide`): the same embedding rows in the
 self caches, the same chunk pieces, language detection on [sot]; the encoder's valid flag is "above the
@@ -161,7 +162,10 @@ def tokenizer_json(toks: list[bytes]) -> dict:
     b2u = _bytes_to_unicode()
     vocab = {"".join(b2u[b] for b in t): i for i, t in enumerate(toks)}
     assert len(vocab) == len(toks)
-    added = [{"id": W.EOT + k, "content": s, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+    # the timestamp tokens are added tokens that are not special, as in the Hub's Whisper tokenizers (added with
+    # add_tokens, transformers PR 24476): transformers.js's _decode_asr reads them as timestamps only then
+    added = [{"id": W.EOT + k, "content": s, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
+              "special": W.EOT + k < W.TIMESTAMP_BEGIN}
              for k, s in enumerate(special_tokens())]
     return {
         "version": "1.0",

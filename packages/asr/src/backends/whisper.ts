@@ -23,6 +23,10 @@
  *   are model-level settings).
  * - `kvCache: false` (tests only) recomputes every step from the whole sequence at offset
  *   0 with empty caches: what the cached decoding must equal.
+ *
+ * The transformers.js / optimum layout (decodeOptimum) decodes the same way on its merged decoder,
+ * as transformers.js does; with segment timestamps its rules, segments and seek step are
+ * transformers.js's (decodeOptimumSeek; ../families/whisper.ts), sherpa-onnx's for its export.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -37,6 +41,8 @@ import {
   WhisperSearch,
   byteLevelVocabulary,
   detectLanguage,
+  shiftTimestamps,
+  transformersSeekStep,
   whisperMaxTokens,
   whisperPrompt,
   whisperTranscript,
@@ -138,8 +144,9 @@ export class WhisperModel {
     const t0 = performance.now();
     const w = spec.whisper;
     if (!w || !spec.frontEnd || !spec.tokensFile) throw new Error(`${spec.kind} needs its whisper spec, a front-end and tokens`);
-    if (w.layout === 'optimum' && config.whisperTimestamps) {
-      throw new Error(`${spec.dir}: segment timestamps (VOXFLEET_WHISPER_TIMESTAMPS) are implemented for sherpa-onnx's Whisper export only, not for a transformers.js folder`);
+    if (config.whisperTimestamps && w.info.timestampBegin + 1500 >= w.info.nVocab) {
+      // <|0.00|> .. <|30.00|>: 1501 ids from no_timestamps + 1
+      throw new Error(`${spec.dir}: segment timestamps (VOXFLEET_WHISPER_TIMESTAMPS) need the 1501 timestamp tokens after no_timestamps ${w.info.noTimestamps}; the vocabulary has ${w.info.nVocab} ids`);
     }
     const frontEnd = createFrontEnd(spec.frontEnd);
     const table: WhisperVocabulary =
@@ -263,9 +270,12 @@ export class WhisperModel {
       const lanes = oneByOne ? members.map((m) => [m]) : [members];
       for (const lane of lanes) {
         const langs = lane.map((i) => this.languageToken(options[i]!.language));
+        const budgets = lane.map((i) => Math.min(Math.floor((durations[i]! * 16000) / 160), 3000));
         const searches =
           this.w.layout === 'optimum'
-            ? await this.decodeOptimum(lane.map((i) => feats[i]!), lane.map((i) => Math.min(Math.floor((durations[i]! * 16000) / 160), 3000)), langs, run.kvCache !== false)
+            ? this.config.whisperTimestamps
+              ? await this.decodeOptimumSeek(lane.map((i) => feats[i]!), budgets, langs, run.kvCache !== false)
+              : await this.decodeOptimum(lane.map((i) => feats[i]!), budgets, langs, run.kvCache !== false)
             : await this.decodeGroup(lane.map((i) => feats[i]!), padded, langs, run.kvCache !== false);
         lane.forEach((i, k) => (out[i] = whisperTranscript(searches[k]!, this.table, this.info, { durationSec: durations[i]! })));
       }
@@ -481,9 +491,18 @@ export class WhisperModel {
       const lg = logitsOf(out);
       detect.forEach((i, r) => (chosen[i] = detectLanguage(info, lg, r * V)));
     }
+    const timestamps = this.config.whisperTimestamps;
     const searches = feats.map(
       (_, i) =>
-        new WhisperSearch(info, whisperPrompt(info, chosen[i] ?? null, { task: this.config.whisperTask, timestamps: false }), whisperMaxTokens(info, frames[i]!), false, info.multilingual ? (chosen[i] ?? info.sotSequence[1]!) : null, this.w.suppress ?? null),
+        new WhisperSearch(
+          info,
+          whisperPrompt(info, chosen[i] ?? null, { task: this.config.whisperTask, timestamps }),
+          whisperMaxTokens(info, frames[i]!),
+          timestamps,
+          info.multilingual ? (chosen[i] ?? info.sotSequence[1]!) : null,
+          this.w.suppress ?? null,
+          'transformers.js',
+        ),
     );
     const P = searches[0]!.prompt.length;
     if (!kvCache) {
@@ -537,6 +556,64 @@ export class WhisperModel {
       pick(out, 1);
     }
     return searches;
+  }
+
+  /**
+   * Segment timestamps in the optimum layout, as transformers.js's generate() makes them for one input of at
+   * most 30 s (WhisperForConditionalGeneration._generate_with_seek): the window is decoded (decodeOptimum,
+   * the sequences of the batch together); a sequence whose tokens stop inside a segment (a timestamp pair and
+   * no single closing timestamp at the end: transformersSeekStep) keeps them up to its last pair and is
+   * decoded again on the mel frames from that timestamp on, zero-padded to the window (as transformers.js
+   * pads the slice), its timestamps moved by the frames skipped; until the window's frames are used up or a
+   * pass gives no token. The language of the first pass (given or detected) is kept for the later ones.
+   * One guard transformers.js lacks: a pass that would not move on (its last pair at <|0.00|>) ends the
+   * sequence rather than decoding the same frames again. One difference kept: each pass stops at VoxFleet's
+   * token budget (min(frames / 100 x 6, 224), as without timestamps), transformers.js's at the generation
+   * config's max_length (448 with the prompt): where VoxFleet's cuts a pass inside a segment, that pass is
+   * decoded again from its last pair where transformers.js would have gone on.
+   */
+  private async decodeOptimumSeek(feats: FrontEndFeatures[], frames: number[], languages: (number | null)[], kvCache: boolean): Promise<WhisperSearch[]> {
+    const info = this.info;
+    const tb = info.timestampBegin;
+    const bins = info.nMels;
+    const state = feats.map((f, i) => ({ seek: 0, tokens: [] as number[], language: languages[i] ?? null, first: undefined as WhisperSearch | undefined, total: f.frames }));
+    let pending = feats.map((_, i) => i);
+    while (pending.length > 0) {
+      const input = pending.map((i) => {
+        const f = feats[i]!;
+        const seek = state[i]!.seek;
+        if (seek === 0) return f;
+        const T = f.frames;
+        const data = new Float32Array(bins * T);
+        for (let b = 0; b < bins; b++) data.set(f.data.subarray(b * T + seek, (b + 1) * T), b * T);
+        return { ...f, data };
+      });
+      const res = await this.decodeOptimum(input, pending.map((i) => frames[i]!), pending.map((i) => state[i]!.language), kvCache);
+      const next: number[] = [];
+      res.forEach((s, k) => {
+        const st = state[pending[k]!]!;
+        if (!st.first) {
+          st.first = s;
+          if (info.multilingual) st.language = s.language;
+        }
+        const generated = s.predicted;
+        if (generated.length === 0) return;
+        const { keep, advance } = transformersSeekStep(generated, tb, st.total - st.seek);
+        st.tokens.push(...shiftTimestamps(generated.slice(0, keep), tb, Math.floor(st.seek / 2)));
+        if (advance <= 0) return;
+        st.seek += advance;
+        if (st.seek < st.total) next.push(pending[k]!);
+      });
+      pending = next;
+    }
+    return state.map((st) => {
+      const first = st.first!;
+      const s = new WhisperSearch(info, first.prompt, first.maxTokens, true, first.language, first.suppress, 'transformers.js');
+      s.predicted.push(...st.tokens);
+      s.all.push(...st.tokens);
+      s.done = true;
+      return s;
+    });
   }
 
   async release(): Promise<void> {

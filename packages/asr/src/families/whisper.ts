@@ -5,6 +5,11 @@
  * offline-whisper-greedy-search-decoder.cc, offline-whisper-timestamp-rules.cc,
  * offline-recognizer-whisper-impl.h). The decoder runs are the backend's
  * (../backends/whisper.ts); everything here is plain data.
+ *
+ * Segment timestamps follow the implementation that runs each export layout: sherpa-onnx's rules and
+ * segments for its export, transformers.js's (4.3: WhisperTimeStampLogitsProcessor, the seek step of
+ * WhisperForConditionalGeneration._generate_with_seek, WhisperTokenizer._decode_asr) for the
+ * transformers.js / optimum folders. The two differ; see applyTransformersTimestampRules.
  */
 import { round3, transcriptOf, type Segment, type TokenTiming, type Transcript } from '../ctc.js';
 import { ModelMetadataError, metaInt, type OnnxMetadata } from './meta.js';
@@ -172,6 +177,54 @@ export function applyTimestampRules(logits: Float32Array, tokens: readonly numbe
   }
 }
 
+/**
+ * transformers.js's WhisperTimeStampLogitsProcessor._call on one row (the optimum layout's rules), which differ
+ * from sherpa-onnx's applyTimestampRules above:
+ * - the first step (tokens.length === beginIndex) suppresses every id below the first timestamp (eot
+ *   included) and nothing else: transformers.js's max_initial_timestamp check comes after that step's
+ *   `continue`, so no max initial timestamp applies, and neither does the probability rule there;
+ * - timestamps never have to increase (no monotonic rule): a closing timestamp may repeat the opening one;
+ * - after a closing timestamp (last a timestamp, the one before text) only ids below eot are suppressed:
+ *   eot and the other special ids stay allowed;
+ * - the probability rule (the timestamps' total probability above every other id's: text suppressed) runs
+ *   after every step but the first, not only inside text, on a float32 log_softmax as transformers.js
+ *   computes it (each exp rounded to float32, summed in order).
+ * beginIndex: the prompt's length (transformers.js: init_tokens.length, one less when the prompt ends with
+ * <|notimestamps|>, which a timestamp prompt never does).
+ */
+export function applyTransformersTimestampRules(row: Float32Array, tokens: readonly number[], beginIndex: number, info: WhisperModelInfo): void {
+  const tb = info.timestampBegin;
+  row[info.noTimestamps] = -Infinity;
+  if (tokens.length === beginIndex) {
+    row.fill(-Infinity, 0, tb);
+    return;
+  }
+  const sampled = tokens.length - beginIndex;
+  const last = sampled >= 1 && tokens[tokens.length - 1]! >= tb;
+  const penult = sampled < 2 || tokens[tokens.length - 2]! >= tb;
+  if (last) {
+    if (penult) row.fill(-Infinity, tb);
+    else row.fill(-Infinity, 0, info.eot);
+  }
+  // log_softmax in float32 (transformers.js's utils/maths.js log_softmax on a Float32Array)
+  let maxVal = row[0]!;
+  for (let i = 1; i < row.length; i++) if (row[i]! > maxVal) maxVal = row[i]!;
+  let sumExps = 0;
+  for (let i = 0; i < row.length; i++) sumExps += Math.exp(row[i]! - maxVal);
+  const logSum = Math.log(sumExps);
+  const logprobs = new Float32Array(row.length);
+  for (let i = 0; i < row.length; i++) logprobs[i] = row[i]! - maxVal - logSum;
+  let tsSum = Math.fround(Math.exp(logprobs[tb]!));
+  for (let i = tb + 1; i < row.length; i++) tsSum += Math.fround(Math.exp(logprobs[i]!));
+  const tsLogprob = Math.log(tsSum);
+  let maxText = logprobs[0]!;
+  for (let i = 1; i < tb; i++) if (logprobs[i]! > maxText) maxText = logprobs[i]!;
+  if (tsLogprob > maxText) row.fill(-Infinity, 0, tb);
+}
+
+/** Which implementation a search's timestamp rules and segments follow (see the file's header). */
+export type WhisperTimestampStyle = 'sherpa-onnx' | 'transformers.js';
+
 export interface WhisperSuppress {
   always: number[];
   begin: number[];
@@ -198,6 +251,8 @@ export class WhisperSearch {
     readonly language: number | null,
     /** transformers.js's generation_config suppress_tokens (always) and begin_suppress_tokens (first token) */
     readonly suppress: WhisperSuppress | null = null,
+    /** whose timestamp rules (and segments, whisperTranscript) apply when `timestamps` is on */
+    readonly style: WhisperTimestampStyle = 'sherpa-onnx',
   ) {
     this.all = [...prompt];
     this.sampleBegin = prompt.length;
@@ -205,20 +260,22 @@ export class WhisperSearch {
 
   /** Picks the next token from a row of logits (the last position of the last run). */
   choose(logits: ArrayLike<number>, offset: number, vocab: number): void {
-    if (this.suppress) {
-      const row = Float32Array.from({ length: vocab }, (_, i) => logits[offset + i]!);
-      for (const id of this.suppress.always) if (id < vocab) row[id] = -Infinity;
-      if (this.predicted.length === 0) for (const id of this.suppress.begin) if (id < vocab) row[id] = -Infinity;
-      this.next = argmax(row, 0, vocab);
+    if (!this.suppress && !this.timestamps) {
+      this.next = argmax(logits, offset, vocab);
       return;
     }
-    if (this.timestamps) {
-      const row = Float32Array.from({ length: vocab }, (_, i) => logits[offset + i]!);
-      applyTimestampRules(row, this.all, this.sampleBegin, this.info, this.predicted.length === 0 ? MAX_INITIAL_TIMESTAMP : -1);
-      this.next = argmax(row, 0, vocab);
-    } else {
-      this.next = argmax(logits, offset, vocab);
+    const row = Float32Array.from({ length: vocab }, (_, i) => logits[offset + i]!);
+    if (this.suppress) {
+      // before the timestamp rules, as transformers.js orders them: _get_logits_processor puts the generation
+      // config's SuppressTokens / SuppressTokensAtBegin first and generate()'s timestamp processor after
+      for (const id of this.suppress.always) if (id < vocab) row[id] = -Infinity;
+      if (this.predicted.length === 0) for (const id of this.suppress.begin) if (id < vocab) row[id] = -Infinity;
     }
+    if (this.timestamps) {
+      if (this.style === 'transformers.js') applyTransformersTimestampRules(row, this.all, this.sampleBegin, this.info);
+      else applyTimestampRules(row, this.all, this.sampleBegin, this.info, this.predicted.length === 0 ? MAX_INITIAL_TIMESTAMP : -1);
+    }
+    this.next = argmax(row, 0, vocab);
   }
 
   /** Before a step: whether the search goes on; if so the token to feed is `next` (recorded here). */
@@ -270,6 +327,65 @@ export function parseTimestampTokens(tokens: readonly number[], timestampBegin: 
   return out;
 }
 
+/** transformers.js's round(x, 2) (utils/maths.js). */
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+/**
+ * Segments as transformers.js's WhisperTokenizer._decode_asr pairs the timestamps of one output (no stride:
+ * a single window, as the ASR pipeline without chunk_length_s gives it): special ids (eot up to the first
+ * timestamp) are skipped; a timestamp opens a segment when none is open and closes it otherwise, except one
+ * whose rounded time equals the segment's start, which is skipped (the segment stays open); text after the
+ * last closing timestamp is a final segment with no end (end -1; start -1 when no timestamp opened it).
+ * Times: (token - first timestamp) x 0.02 s rounded to 2 decimals. Unlike sherpa-onnx's
+ * parseTimestampTokens (every timestamp closes the open segment and opens the next): a timestamp equal to
+ * the start leaves the segment open, a closing timestamp opens nothing (the next timestamp opens the next
+ * segment), and an end before the start is kept.
+ */
+export function transformersTimestampSegments(tokens: readonly number[], timestampBegin: number, eot: number): WhisperSegmentTokens[] {
+  const out: WhisperSegmentTokens[] = [];
+  const timestampEnd = timestampBegin + 1500;
+  let start = -1;
+  let ids: number[] = [];
+  for (const t of tokens) {
+    if (t >= eot && t < timestampBegin) continue;
+    if (t >= timestampBegin && t <= timestampEnd) {
+      const time = round2((t - timestampBegin) * 0.02);
+      if (start < 0) start = time;
+      else if (time !== start) {
+        out.push({ start, end: time, ids });
+        start = -1;
+        ids = [];
+      }
+    } else ids.push(t);
+  }
+  if (ids.length > 0) out.push({ start, end: -1, ids });
+  return out;
+}
+
+/**
+ * transformers.js's seek step (WhisperForConditionalGeneration._generate_with_seek, timestamp mode) after one
+ * window's generated tokens (eot removed, not empty): with a pair of consecutive timestamps and not ending on
+ * a single timestamp after text, the tokens up to the last pair's first timestamp are kept and the next window
+ * starts at that timestamp (2 mel frames per timestamp step); otherwise every token is kept and the window's
+ * frames are consumed. `advance` is in mel frames.
+ */
+export function transformersSeekStep(generated: readonly number[], timestampBegin: number, windowFrames: number): { keep: number; advance: number } {
+  const isTs = generated.map((t) => t >= timestampBegin);
+  const n = generated.length;
+  const singleEnding = n >= 2 && isTs[n - 1]! && !isTs[n - 2]!;
+  let lastBoundary = -1;
+  for (let i = 0; i + 1 < n; i++) if (isTs[i] && isTs[i + 1]) lastBoundary = i + 1;
+  if (lastBoundary < 0 || singleEnding) return { keep: n, advance: windowFrames };
+  return { keep: lastBoundary, advance: (generated[lastBoundary - 1]! - timestampBegin) * 2 };
+}
+
+/** A later window's timestamps moved to the whole input's: + `shift` steps, at most <|30.00|> (transformers.js caps them there). */
+export function shiftTimestamps(tokens: readonly number[], timestampBegin: number, shift: number): number[] {
+  return tokens.map((t) => (t >= timestampBegin ? Math.min(t + shift, timestampBegin + 1500) : t));
+}
+
 /** sherpa-onnx's result fields for Whisper (its Node addon's JSON). */
 export interface WhisperSherpaResult {
   text: string;
@@ -317,14 +433,18 @@ export function whisperTranscript(search: WhisperSearch, table: WhisperVocabular
     return sherpaText(concatBytes(bytes)).trim();
   };
   if (search.timestamps) {
-    const segs = parseTimestampTokens(search.predicted, tb, info.eot);
+    const segs = search.style === 'transformers.js' ? transformersTimestampSegments(search.predicted, tb, info.eot) : parseTimestampTokens(search.predicted, tb, info.eot);
     sherpa.segment_timestamps = [];
     sherpa.segment_durations = [];
     sherpa.segment_texts = [];
-    for (const s of segs) {
+    for (const seg of segs) {
+      // transformers.js: a final segment no timestamp opened starts with the utterance
+      const s = { ...seg, start: Math.max(0, seg.start) };
       sherpa.segment_timestamps.push(s.start);
       // sherpa-onnx: an open segment lasts num_audio_frames * 0.02 - start, num_audio_frames being 0 without attention outputs
-      sherpa.segment_durations.push(Math.max(0, s.end === -1 ? 0 - s.start : Math.fround(s.end - s.start)));
+      // (transformers.js's open segment has no end: the same fields say it lasts to the end of the utterance)
+      if (search.style === 'transformers.js') sherpa.segment_durations.push(round2(Math.max(0, (s.end === -1 ? dur : s.end) - s.start)));
+      else sherpa.segment_durations.push(Math.max(0, s.end === -1 ? 0 - s.start : Math.fround(s.end - s.start)));
       sherpa.segment_texts.push(
         s.ids
           .map(pieceBytes)
