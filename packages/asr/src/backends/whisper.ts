@@ -114,6 +114,17 @@ export interface WhisperRunOptions {
   batched?: boolean;
 }
 
+/**
+ * Passes of the optimum layout's seek loop one sequence gets at most: four, and one more per half second of its
+ * input's mel frames (100 a second; the optimum front-end pads every input to the 30 s window, so 64). A pass
+ * normally keeps everything up to its last complete segment, so real speech needs a few; the bound only stops a
+ * model that keeps cutting its passes short by a few frames (e.g. hallucinating on noise), which would otherwise
+ * re-encode the window up to 1500 times.
+ */
+function maxSeekPasses(frames: number): number {
+  return 4 + Math.ceil(frames / 50);
+}
+
 export class WhisperModel {
   private readonly w: WhisperSpec;
   private readonly info: WhisperModelInfo;
@@ -567,7 +578,8 @@ export class WhisperModel {
    * pads the slice), its timestamps moved by the frames skipped; until the window's frames are used up or a
    * pass gives no token. The language of the first pass (given or detected) is kept for the later ones.
    * One guard transformers.js lacks: a pass that would not move on (its last pair at <|0.00|>) ends the
-   * sequence rather than decoding the same frames again. One difference kept: each pass stops at VoxFleet's
+   * sequence rather than decoding the same frames again, and a sequence gets at most maxSeekPasses passes (64:
+   * one moving on by a few frames each time would otherwise hold its batch back for up to 1500). One difference kept: each pass stops at VoxFleet's
    * token budget (min(frames / 100 x 6, 224), as without timestamps), transformers.js's at the generation
    * config's max_length (448 with the prompt): where VoxFleet's cuts a pass inside a segment, that pass is
    * decoded again from its last pair where transformers.js would have gone on.
@@ -576,7 +588,7 @@ export class WhisperModel {
     const info = this.info;
     const tb = info.timestampBegin;
     const bins = info.nMels;
-    const state = feats.map((f, i) => ({ seek: 0, tokens: [] as number[], language: languages[i] ?? null, first: undefined as WhisperSearch | undefined, total: f.frames }));
+    const state = feats.map((f, i) => ({ seek: 0, passes: 0, tokens: [] as number[], language: languages[i] ?? null, first: undefined as WhisperSearch | undefined, total: f.frames }));
     let pending = feats.map((_, i) => i);
     while (pending.length > 0) {
       const input = pending.map((i) => {
@@ -602,7 +614,8 @@ export class WhisperModel {
         st.tokens.push(...shiftTimestamps(generated.slice(0, keep), tb, Math.floor(st.seek / 2)));
         if (advance <= 0) return;
         st.seek += advance;
-        if (st.seek < st.total) next.push(pending[k]!);
+        st.passes += 1;
+        if (st.seek < st.total && st.passes < maxSeekPasses(st.total)) next.push(pending[k]!);
       });
       pending = next;
     }
