@@ -60,7 +60,8 @@ export async function startGateway(cfg: GatewayAppConfig, log: Logger = createLo
   // Before any connection: a metrics port in use stops the start with nothing to close.
   const t = cfg.telemetry;
   const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-gateway', prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs, register: opts.registerTelemetry }));
-  log.info('telemetry', { sdk: telemetry.registered ? 'NodeSDK (registered)' : 'private providers', prometheus: telemetry.prometheusUrl ?? 'GET /metrics only', otlp: t.otlpEndpoint ? 'on (see configuration)' : 'off' });
+  log.info('telemetry', { sdk: telemetry.registered ? 'NodeSDK (registered)' : 'private providers', prometheus: telemetry.prometheusUrl ?? 'GET /metrics only', otlp: telemetry.otlp ? 'on (see configuration)' : 'off' });
+  if (telemetry.note) log.warn(telemetry.note);
   // Behind HTTP requests: Redis calls fail fast during an outage (503), they never wait for it.
   const redis = createRedis(cfg.redis, 'gateway', { role: 'client' });
   const subscriber = createRedis(cfg.redis, 'gateway-sub');

@@ -192,7 +192,8 @@ export async function startWorker(cfg: WorkerAppConfig, asrs: AsrConfig[], log: 
   // First: a metrics port in use stops the start before a model is loaded.
   const t = cfg.telemetry;
   const telemetry = opts.telemetry ?? (await startTelemetry({ service: 'voxfleet-worker', instance: w.id, prometheusPort: t.metricsPort, prometheusHost: t.metricsHost, otlpEndpoint: t.otlpEndpoint, otlpIntervalMs: t.otlpIntervalMs, register: opts.registerTelemetry }));
-  log.info('telemetry', { sdk: telemetry.registered ? 'NodeSDK (registered)' : 'private providers', prometheus: telemetry.prometheusUrl ?? 'off', otlp: t.otlpEndpoint ? 'on (see configuration)' : 'off' });
+  log.info('telemetry', { sdk: telemetry.registered ? 'NodeSDK (registered)' : 'private providers', prometheus: telemetry.prometheusUrl ?? 'off', otlp: telemetry.otlp ? 'on (see configuration)' : 'off' });
+  if (telemetry.note) log.warn(telemetry.note);
   const metrics = await workerMetrics(telemetry.meter);
   const stopTelemetry = async (): Promise<void> => {
     metrics.stop();

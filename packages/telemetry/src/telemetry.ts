@@ -17,7 +17,7 @@
  *   measurements. The one global is the async-hooks context manager, which
  *   the API needs so a span stays the active one across awaits.
  */
-import { context, metrics, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { context, logs, metrics, propagation, trace, type ContextManager, type Meter, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -53,6 +53,10 @@ export interface Telemetry {
   readonly prometheusUrl: string | null;
   /** whether this telemetry is the process's registered OpenTelemetry SDK (NodeSDK) */
   readonly registered: boolean;
+  /** whether metrics and spans go over OTLP (an endpoint is set and OTEL_SDK_DISABLED is not) */
+  readonly otlp: boolean;
+  /** what the start log should add, e.g. that OTEL_SDK_DISABLED turned the SDK off */
+  readonly note: string | null;
   /** The current metrics in Prometheus text format (collects now, so observable gauges are read). */
   metricsText(): Promise<string>;
   /** Flushes what is pending (OTLP) and stops the listener and the readers. Idempotent. */
@@ -105,10 +109,10 @@ function privateProviders(resource: Resource, readers: IMetricReader[], spanProc
 function registerSdk(resource: Resource, readers: IMetricReader[], spanProcessors: SpanProcessor[]): Providers {
   if (sdkDisabled()) {
     // NodeSDK would then register nothing, leaving the Prometheus reader unbound: say so and keep VoxFleet's own metrics private.
-    console.warn('OTEL_SDK_DISABLED=true: OpenTelemetry is not registered and nothing is sent over OTLP; the Prometheus metrics stay');
     registered = false;
     return privateProviders(resource, readers, spanProcessors);
   }
+  ensureContextManager();
   const sdk = new NodeSDK({
     resource,
     // OTEL_RESOURCE_ATTRIBUTES still applies; the host and process detectors would put command lines into every series' target_info.
@@ -119,7 +123,8 @@ function registerSdk(resource: Resource, readers: IMetricReader[], spanProcessor
     spanProcessors: spanProcessors.length ? spanProcessors : [new NoopSpanProcessor()],
     // No log export (VoxFleet logs JSON lines to stdout); otherwise NodeSDK sets up an OTLP log exporter by default.
     logRecordProcessors: [],
-    contextManager: new AsyncLocalStorageContextManager(),
+    // the process's one context manager (ensureContextManager), not a second one NodeSDK would enable and fail to register
+    contextManager: null as unknown as ContextManager,
     instrumentations: [],
   });
   sdk.start();
@@ -134,6 +139,7 @@ function registerSdk(resource: Resource, readers: IMetricReader[], spanProcessor
       metrics.disable();
       trace.disable();
       propagation.disable();
+      logs.disable(); // the empty LoggerProvider NodeSDK registers for logRecordProcessors: []
       registered = false;
     },
   };
@@ -180,6 +186,8 @@ async function start(opts: TelemetryOptions): Promise<Telemetry> {
     meter: providers.meter,
     tracer: providers.tracer,
     registered: providers.registered,
+    otlp: !!otlp,
+    note: sdkDisabled() ? 'OTEL_SDK_DISABLED=true: OpenTelemetry is not registered and nothing is sent over OTLP; the Prometheus metrics stay' : null,
     prometheusUrl: opts.prometheusPort ? `http://${hostInUrl}:${opts.prometheusPort}/metrics` : null,
     async metricsText() {
       const { resourceMetrics, errors } = await prometheus.collect();

@@ -84,6 +84,7 @@ describe('telemetry', () => {
     const { port } = collector.address() as { port: number };
     try {
       const t = await startTelemetry({ service: 'test', otlpEndpoint: `http://127.0.0.1:${port}/`, otlpIntervalMs: 200 });
+      expect(t.otlp).toBe(true);
       counter(t.meter, 'audioSeconds').add(3, { model: 'm' });
       t.tracer.startSpan('job').end();
       for (let i = 0; i < 100 && !posts.some((p) => p.path === '/v1/metrics'); i++) await new Promise((r) => setTimeout(r, 50));
