@@ -10,6 +10,9 @@
  * The outcome is fenced by the run's BullMQ lock: a run that lost its task
  * (its worker cut off until the lock expired, the task run again elsewhere)
  * writes nothing and counts nothing when it ends late; it is logged and dropped.
+ * A run whose lock lapsed with nobody taking the task over still writes its
+ * outcome (the run BullMQ starts again finds it and ends there), and a run's
+ * write sent twice (a reply lost) counts once.
  * Every dependency is an interface, so unit tests run it on stubs.
  */
 import type { Transcript } from '@voxfleet/asr';
@@ -81,7 +84,8 @@ export interface ProcessorDeps {
   /** `commit`: the outcome (with a transcript's cache entry), written only while `fence` holds (ResultStore.commit) */
   results: { commit(taskId: string, outcome: TaskOutcome, opts: { fence: RunFence | null; cache?: CacheEntryWrite }): Promise<CommitResult>; get(taskId: string): Promise<TaskOutcome | null> };
   cache: { entry(cacheKey: string, value: CachedResult): CacheEntryWrite; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
-  stats: { recordTask(status: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
+  /** `recordTask(status, replacing)`: counts an outcome; with `replacing`, moves the task from that status's count to `status`'s */
+  stats: { recordTask(status: TaskOutcomeStatus, replacing?: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
   events: { taskFinished(taskId: string): Promise<void> };
   cancels: { isCancelled(taskId: string): Promise<boolean> };
   transcribeAudio: TranscribeAudio;
@@ -134,25 +138,43 @@ export function createProcessor(deps: ProcessorDeps) {
   const handBackDelayMs = deps.handBackDelayMs ?? 1000;
   const modelWaitMs = deps.modelWaitMs ?? 600_000;
 
-  /**
-   * Writes the run's outcome, then lets go of the claims, counts it and tells
-   * the waiters — all only if the write landed: a run that lost its task ends
-   * here, since the run that owns the task now does all of that itself (or did).
-   * Returns whether the outcome was written.
-   */
-  const finish = async (thisRun: { taskId: string; fence: RunFence | null }, cacheKeys: string[], outcome: TaskOutcome, cache?: CacheEntryWrite): Promise<boolean> => {
+  /** Writes the run's outcome (ResultStore.commit); a write that did not land is logged: the run is dropped. */
+  const write = async (thisRun: { taskId: string; fence: RunFence | null }, outcome: TaskOutcome, cache?: CacheEntryWrite): Promise<CommitResult> => {
     const { taskId, fence } = thisRun;
-    const written = await deps.results.commit(taskId, outcome, { fence, ...(cache ? { cache } : {}) });
-    if (written !== 'written') {
-      log.warn('late run dropped: its outcome is not written', { taskId, status: outcome.status, reason: written === 'lost' ? 'this run no longer holds the task (lock expired or taken over)' : 'the task is completed already' });
-      return false;
+    const answer = await deps.results.commit(taskId, outcome, { fence, ...(cache ? { cache } : {}) });
+    if (answer === 'lost' || answer === 'done') {
+      log.warn('late run dropped: its outcome is not written', { taskId, status: outcome.status, reason: answer === 'lost' ? 'another run holds the task now' : 'the task has its final outcome already' });
     }
+    return answer;
+  };
+
+  /**
+   * After a write that landed: lets go of the claims, counts the outcome (a
+   * completed one over a failed one moves the task from failed to completed)
+   * and tells the waiters. A run whose write did not land ends without: the
+   * run that owns the task does all of that itself (or did).
+   */
+  const settle = async (thisRun: { taskId: string }, cacheKeys: string[], outcome: TaskOutcome, answer: CommitResult): Promise<void> => {
+    if (answer !== 'written' && answer !== 'replaced') return;
+    const { taskId } = thisRun;
     for (const k of cacheKeys) await deps.cache.releaseInflight(k, taskId);
-    await deps.stats.recordTask(outcome.status);
+    await deps.stats.recordTask(outcome.status, answer === 'replaced' ? 'failed' : undefined);
     await deps.events.taskFinished(taskId);
     measure(taskId, outcome);
-    return true;
   };
+
+  const finish = async (thisRun: { taskId: string; fence: RunFence | null }, cacheKeys: string[], outcome: TaskOutcome, cache?: CacheEntryWrite): Promise<CommitResult> => {
+    const answer = await write(thisRun, outcome, cache);
+    await settle(thisRun, cacheKeys, outcome, answer);
+    return answer;
+  };
+
+  const completedReturn = (outcome: Extract<TaskOutcome, { status: 'completed' }>): TranscribeReturn => ({
+    status: 'completed',
+    workerId: outcome.processing.workerId,
+    textLength: outcome.result.text.length,
+    batchSizes: outcome.processing.batchSizes,
+  });
 
   // the jobs being run, so an outcome can be timed from its job's queue timestamps
   const running = new Map<string, TaskJob>();
@@ -193,6 +215,8 @@ export function createProcessor(deps: ProcessorDeps) {
     const claimKeys = [...new Set([data.cacheKey, ownKey])];
     const startedAt = Date.now();
     let attempts: number;
+    // a completed outcome whose write was sent and not answered yet
+    let pending: { outcome: Extract<TaskOutcome, { status: 'completed' }>; cache: CacheEntryWrite } | null = null;
     try {
       if (decision === 'handBack' || decision === 'unavailable') {
         if (abort.aborted || (await deps.cancels.isCancelled(taskId))) throw new CancelledError('cancelled');
@@ -215,7 +239,7 @@ export function createProcessor(deps: ProcessorDeps) {
           // what the earlier run may not have got to: letting go of the claim, telling the waiters
           for (const k of claimKeys) await deps.cache.releaseInflight(k, taskId);
           await deps.events.taskFinished(taskId);
-          return { status: 'completed', workerId: prior.processing.workerId, textLength: prior.result.text.length, batchSizes: prior.processing.batchSizes };
+          return completedReturn(prior);
         }
       }
       await job.updateProgress(5);
@@ -252,52 +276,83 @@ export function createProcessor(deps: ProcessorDeps) {
       };
       // the cache entry goes with the outcome in one write: a late run must not replace the owner's transcript there either
       const cache = deps.cache.entry(ownKey, { result, taskId, processing, cachedAt: completedAt });
-      if (!(await finish(thisRun, claimKeys, { status: 'completed', result, startedAt, completedAt, processing }, cache))) {
+      const outcome = { status: 'completed' as const, result, startedAt, completedAt, processing };
+      pending = { outcome, cache };
+      const answer = await write(thisRun, outcome, cache);
+      pending = null;
+      await settle(thisRun, claimKeys, outcome, answer);
+      if (answer === 'lost' || answer === 'done') {
         // the outcome written already stands: a run that lost its lock cannot complete the job either (BullMQ
         // refuses it the job), one that holds it completes the job another run had finished
-        return { status: 'completed', workerId: deps.workerId, textLength: result.text.length, batchSizes: run.batchSizes };
+        return completedReturn(outcome);
       }
       await job.updateProgress(100);
       log.info('task completed', { taskId, durationSec: result.durationSec, segments: run.segments, batches: run.batchSizes.length, inferenceMs: processing.inferenceMs });
       return { status: 'completed', workerId: deps.workerId, textLength: result.text.length, batchSizes: run.batchSizes };
     } catch (err) {
       if (err instanceof DelayedError) throw err;
+      if (pending) {
+        // The completed outcome's write threw (its reply lost, Redis away): Redis may have run it. Send it again —
+        // this run's own write, if it landed, answers what it answered then — rather than a failure over a transcript.
+        const { outcome, cache } = pending;
+        log.warn('outcome write failed, sending it again', { taskId, message: err instanceof Error ? err.message : String(err) });
+        const answer = await write(thisRun, outcome, cache);
+        await settle(thisRun, claimKeys, outcome, answer);
+        if (answer === 'written' || answer === 'replaced') {
+          await job.updateProgress(100).catch(() => undefined);
+          log.info('task completed', { taskId, durationSec: outcome.result.durationSec, segments: outcome.processing.segments, batches: outcome.processing.batchSizes.length, inferenceMs: outcome.processing.inferenceMs });
+        }
+        return completedReturn(outcome);
+      }
       const now = Date.now();
-      const fail = async (error: ErrorInfo): Promise<void> => {
-        await finish(thisRun, claimKeys, { status: 'failed', error, startedAt, completedAt: now });
+      /**
+       * Writes a failure (or a cancel); the task's outcome is completed already (this run's own, or another
+       * run's): the job completes with it instead of failing. Returns what the job then returns, else null.
+       */
+      const end = async (outcome: TaskOutcome): Promise<TranscribeReturn | null> => {
+        if ((await finish(thisRun, claimKeys, outcome)) !== 'done') return null;
+        const stored = await deps.results.get(taskId);
+        return stored?.status === 'completed' ? completedReturn(stored) : null;
       };
+      const fail = (error: ErrorInfo): Promise<TranscribeReturn | null> => end({ status: 'failed', error, startedAt, completedAt: now });
       if (abort.aborted || err instanceof CancelledError) {
         // nobody wants this audio any more: it goes now, not at retention
         await deps.blobs.delete(data.blobKey).catch((e: Error) => log.warn('could not delete a cancelled task\'s audio', { taskId, message: e.message }));
-        await finish(thisRun, claimKeys, { status: 'cancelled', completedAt: now });
+        const settled = await end({ status: 'cancelled', completedAt: now });
+        if (settled) return settled;
         log.info('task cancelled', { taskId });
         throw new UnrecoverableError('cancelled');
       }
       if (isAudioError(err) && PERMANENT_AUDIO_ERRORS.has(err.code)) {
         const error = { code: AUDIO_ERROR_CODES[err.code], message: err.message };
-        await fail(error);
+        const settled = await fail(error);
+        if (settled) return settled;
         log.warn('task failed permanently', { taskId, ...error });
         throw new UnrecoverableError(err.message);
       }
       if (err instanceof OptionError) {
-        await fail({ code: err.code, message: err.message });
+        const settled = await fail({ code: err.code, message: err.message });
+        if (settled) return settled;
         log.warn('task refused: an option the model does not honour', { taskId, code: err.code });
         throw new UnrecoverableError(err.message);
       }
       if (err instanceof ModelUnavailableError) {
-        await fail({ code: TASK_ERROR_CODES.modelUnavailable, message: err.message });
+        const settled = await fail({ code: TASK_ERROR_CODES.modelUnavailable, message: err.message });
+        if (settled) return settled;
         log.warn('task for another model failed: no worker took it up', { taskId, wanted: data.modelId });
         throw new UnrecoverableError(err.message);
       }
       if (err instanceof BlobNotFoundError) {
         const error = { code: TASK_ERROR_CODES.blobMissing, message: 'the uploaded audio is no longer stored' };
-        await fail(error);
+        const settled = await fail(error);
+        if (settled) return settled;
         throw new UnrecoverableError(error.message);
       }
       const message = err instanceof Error ? err.message : String(err);
       const attempts = job.opts.attempts ?? 1;
       if (job.attemptsMade + 1 >= attempts) {
-        await fail({ code: TASK_ERROR_CODES.processingFailed, message });
+        const settled = await fail({ code: TASK_ERROR_CODES.processingFailed, message });
+        if (settled) return settled;
         log.error('task failed after retries', { taskId, attempts, message });
       } else {
         log.warn('task attempt failed, will retry', { taskId, attempt: job.attemptsMade + 1, attempts, message });

@@ -6,7 +6,7 @@
 import type { Logger } from '@voxfleet/config';
 import { AudioError } from '@voxfleet/audio';
 import { cacheKeyFor, type TaskOutcomeStatus, type TranscribeJob } from '@voxfleet/queue';
-import type { CachedResult, TaskOutcome } from '@voxfleet/storage';
+import type { CachedResult, CommitResult, TaskOutcome } from '@voxfleet/storage';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { createProcessor, type AudioRun, type TaskJob, type TranscribeAudio } from '../src/processor.js';
@@ -47,12 +47,21 @@ const RUN: AudioRun = {
   tags: {},
 };
 
-function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?: number; capabilities?: { languages: string[]; options: { language: boolean; itn: boolean } } } = {}) {
+/**
+ * What the stub's commit answers for an outcome (the real answers: packages/storage/test/commit.test.ts);
+ * 'throw': the write lands but its reply is lost (the call throws). Default: 'written'.
+ */
+type Answer = CommitResult | 'throw';
+
+function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?: number; capabilities?: { languages: string[]; options: { language: boolean; itn: boolean } }; answers?: Answer[] } = {}) {
+  const answers = [...(opts.answers ?? [])];
   const s = {
+    commits: [] as { status: string; answer: Answer }[],
+    logs: [] as string[],
     outcomes: new Map<string, TaskOutcome>(),
     cache: new Map<string, CachedResult>(),
     released: [] as [string, string][],
-    stats: [] as TaskOutcomeStatus[],
+    stats: [] as string[],
     finished: [] as string[],
     runs: opts.runsBefore ?? 0,
     audioCalls: 0,
@@ -64,17 +73,21 @@ function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?
     model: OWN,
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     blobs: { withFile: (k, use) => use(`/blobs/${k}`), delete: async (k) => void s.deletedBlobs.push(k) },
-    // unfenced (no BullMQ token here): every commit lands; fenced commits run on redis-server in late-run.test.ts
+    // unfenced (no BullMQ token here): commits land unless `answers` says otherwise; fenced commits run on redis-server in late-run.test.ts
     results: {
       commit: async (id, o, { cache }) => {
+        const answer = answers.shift() ?? 'written';
+        s.commits.push({ status: o.status, answer });
+        if (answer === 'lost' || answer === 'done') return answer;
         s.outcomes.set(id, o);
         if (cache) s.cache.set(cache.key, JSON.parse(cache.value) as CachedResult);
-        return 'written';
+        if (answer === 'throw') throw new Error('Connection is closed.');
+        return answer;
       },
       get: async (id) => s.outcomes.get(id) ?? null,
     },
     cache: { entry: (k, v) => ({ key: k, value: JSON.stringify(v), ttlSec: 60 }), releaseInflight: async (k, t) => void s.released.push([k, t]) },
-    stats: { recordTask: async (st) => void s.stats.push(st), countRun: async () => ++s.runs },
+    stats: { recordTask: async (st: TaskOutcomeStatus, replacing?: TaskOutcomeStatus) => void s.stats.push(replacing ? `${st} (was ${replacing})` : st), countRun: async () => ++s.runs },
     events: { taskFinished: async (id) => void s.finished.push(id) },
     cancels: { isCancelled: async () => opts.cancelled === true },
     transcribeAudio: async (input, o) => {
@@ -84,7 +97,7 @@ function setup(opts: { audio?: TranscribeAudio; cancelled?: boolean; runsBefore?
     retentionSec: 60,
     handBackDelayMs: 100,
     modelWaitMs: 60_000,
-    log: quiet,
+    log: { ...quiet, warn: (msg) => void s.logs.push(msg), error: (msg) => void s.logs.push(msg) },
   });
   return { s, process };
 }
@@ -231,5 +244,114 @@ describe('task processor', () => {
     expect(s.audioCalls).toBe(0);
     expect(s.outcomes.get('t-1')).toMatchObject({ status: 'failed', error: { code: 'invalid_payload' } });
     expect(s.released).toEqual([['c'.repeat(40), 't-1']]);
+  });
+});
+
+describe('task processor: an outcome write that did not land, or whose answer was lost', () => {
+  const other: TaskOutcome = { status: 'completed', result: { text: 'by another run', language: null, segments: [], durationSec: 2, modelId: OWN.id }, startedAt: 1, completedAt: 2, processing: { workerId: 'w0', batchSizes: [7], inferenceMs: 1, attempts: 1 } };
+  const otherReturn = { status: 'completed', workerId: 'w0', textLength: 14, batchSizes: [7] };
+  const failedBefore: TaskOutcome = { status: 'failed', error: { code: 'processing_failed', message: 'x' }, startedAt: 1, completedAt: 2 };
+  const badAudio: TranscribeAudio = async () => Promise.reject(new AudioError('undecodable', 'not audio'));
+  const boom: TranscribeAudio = async () => Promise.reject(new Error('engine exploded'));
+  /** nothing a run does after its write landed: no claim let go, nothing counted, nobody told */
+  const nothingSettled = (s: ReturnType<typeof setup>['s']): void => {
+    expect(s.released).toEqual([]);
+    expect(s.stats).toEqual([]);
+    expect(s.finished).toEqual([]);
+  };
+
+  for (const answer of ['lost', 'done'] as const) {
+    it(`completed, answered ${answer}: the run is dropped (logged), nothing counted, the job completes`, async () => {
+      const { s, process } = setup({ answers: [answer] });
+      const { job, calls } = fakeJob(payload());
+      expect(await process(job, 'tok')).toEqual({ status: 'completed', workerId: 'w1', textLength: 11, batchSizes: [3] });
+      nothingSettled(s);
+      expect(s.outcomes.size).toBe(0);
+      expect(s.cache.size).toBe(0);
+      expect(calls.progress).not.toContain(100);
+      expect(s.logs).toEqual(['late run dropped: its outcome is not written']);
+    });
+
+    it(`failed, answered ${answer}: dropped, nothing counted, the job fails as before`, async () => {
+      const { s, process } = setup({ audio: badAudio, answers: [answer] });
+      await expect(process(fakeJob(payload()).job, 'tok')).rejects.toBeInstanceOf(UnrecoverableError);
+      nothingSettled(s);
+      expect(s.logs[0]).toBe('late run dropped: its outcome is not written');
+      // the last attempt of a retried failure as well
+      const last = setup({ audio: boom, answers: [answer] });
+      await expect(last.process(fakeJob(payload(), { attemptsMade: 2 }).job, 'tok')).rejects.toThrow('engine exploded');
+      nothingSettled(last.s);
+    });
+
+    it(`cancelled, answered ${answer}: dropped, nothing counted, the job ends cancelled`, async () => {
+      const { s, process } = setup({ cancelled: true, answers: [answer] });
+      await expect(process(fakeJob(payload()).job, 'tok')).rejects.toThrow('cancelled');
+      nothingSettled(s);
+      expect(s.deletedBlobs).toEqual(['ab/blob']);
+      expect(s.logs).toEqual(['late run dropped: its outcome is not written']);
+    });
+  }
+
+  it('a failure answered done over a completed outcome: the job completes with that outcome, it does not fail', async () => {
+    const perm = setup({ audio: badAudio, answers: ['done'] });
+    perm.s.outcomes.set('t-1', other);
+    expect(await perm.process(fakeJob(payload()).job, 'tok')).toEqual(otherReturn);
+    nothingSettled(perm.s);
+    const last = setup({ audio: boom, answers: ['done'] });
+    last.s.outcomes.set('t-1', other);
+    expect(await last.process(fakeJob(payload(), { attemptsMade: 2 }).job, 'tok')).toEqual(otherReturn);
+    nothingSettled(last.s);
+    expect(last.s.outcomes.get('t-1')).toBe(other);
+  });
+
+  it('a cancel answered done over a completed outcome: the job completes with it', async () => {
+    const { s, process } = setup({ cancelled: true, answers: ['done'] });
+    s.outcomes.set('t-1', other);
+    expect(await process(fakeJob(payload()).job, 'tok')).toEqual(otherReturn);
+    nothingSettled(s);
+  });
+
+  it('a failure answered done over another run\'s failure: the job fails, counted by that run alone', async () => {
+    const { s, process } = setup({ audio: boom, answers: ['done'] });
+    s.outcomes.set('t-1', failedBefore);
+    await expect(process(fakeJob(payload(), { attemptsMade: 2 }).job, 'tok')).rejects.toThrow('engine exploded');
+    nothingSettled(s);
+    expect(s.outcomes.get('t-1')).toBe(failedBefore);
+  });
+
+  it('completed over another run\'s failure (replaced): counted as completed, moved off failed', async () => {
+    const { s, process } = setup({ answers: ['replaced'] });
+    s.outcomes.set('t-1', failedBefore);
+    expect(await process(fakeJob(payload()).job, 'tok')).toMatchObject({ status: 'completed', workerId: 'w1' });
+    expect(s.stats).toEqual(['completed (was failed)']);
+    expect(s.released).toHaveLength(1);
+    expect(s.finished).toEqual(['t-1']);
+    expect(s.logs).toEqual([]);
+  });
+
+  it('a completed write whose reply is lost is sent again, not replaced by a failure: counted once, the job completes', async () => {
+    // the write landed; sent again, the script answers as it did (written: the run is its owner)
+    const { s, process } = setup({ answers: ['throw', 'written'] });
+    const { job, calls } = fakeJob(payload());
+    expect(await process(job, 'tok')).toEqual({ status: 'completed', workerId: 'w1', textLength: 11, batchSizes: [3] });
+    expect(s.commits.map((c) => c.status)).toEqual(['completed', 'completed']);
+    expect(s.outcomes.get('t-1')).toMatchObject({ status: 'completed' });
+    expect(s.stats).toEqual(['completed']);
+    expect(s.released).toHaveLength(1);
+    expect(s.finished).toEqual(['t-1']);
+    expect(calls.progress.at(-1)).toBe(100);
+    // on the last attempt too (it used to write a failure, get done and fail the job)
+    const last = setup({ answers: ['throw', 'written'] });
+    expect(await last.process(fakeJob(payload(), { attemptsMade: 2 }).job, 'tok')).toMatchObject({ status: 'completed', workerId: 'w1' });
+    expect(last.s.commits.map((c) => c.status)).toEqual(['completed', 'completed']);
+    expect(last.s.stats).toEqual(['completed']);
+  });
+
+  it('a completed write that landed is not sent again when what follows it fails', async () => {
+    const { s, process } = setup();
+    const { job } = fakeJob(payload(), { updateProgress: async (p) => (p === 100 ? Promise.reject(new Error('Missing key for job t-1')) : undefined) });
+    await expect(process(job, 'tok')).rejects.toThrow('Missing key');
+    expect(s.commits.map((c) => c.status)).toEqual(['completed']);
+    expect(s.stats).toEqual(['completed']);
   });
 });

@@ -53,8 +53,13 @@ export class FleetStats {
     await m.exec();
   }
 
-  async recordTask(status: TaskOutcomeStatus): Promise<void> {
-    await this.redis.hincrby(this.keys.stats, `tasks_${status}`, 1);
+  /** A task's outcome; `replacing`: the status it had (counted then) and no longer has: the task moves from that count to `status`'s. */
+  async recordTask(status: TaskOutcomeStatus, replacing?: TaskOutcomeStatus): Promise<void> {
+    if (!replacing) {
+      await this.redis.hincrby(this.keys.stats, `tasks_${status}`, 1);
+      return;
+    }
+    await this.redis.multi().hincrby(this.keys.stats, `tasks_${status}`, 1).hincrby(this.keys.stats, `tasks_${replacing}`, -1).exec();
   }
 
   /** Counts a run of the task starting now; returns how many runs it has had (1 on the first). */

@@ -4,8 +4,8 @@
  *   creation-time index used for listing and retention, which records are
  *   attached to which task, and Idempotency-Key mappings;
  * - ResultStore: the outcome of each task (a BullMQ job run once for all
- *   identical uploads in flight together), written by a worker only while its
- *   run still holds the task (`commit`);
+ *   identical uploads in flight together), written by the worker run that
+ *   owns the task (`commit`);
  * - ResultCache: transcripts by cache key (MD5 + model + output options), and
  *   the task currently in flight for a cache key (in-flight dedup).
  * Every key expires: records and outcomes after the retention period, cache
@@ -278,14 +278,17 @@ export interface CacheEntryWrite {
 }
 
 /**
- * What `ResultStore.commit` did: `written`; `lost`: the fence no longer held
- * the run's token (its task was taken over, completed by another run, or its
- * lock expired), nothing written; `done`: the task's outcome was completed
- * already, nothing written.
+ * What `ResultStore.commit` did: `written`; `replaced`: written over a failed
+ * outcome another run wrote (a later attempt succeeded: the task moves from
+ * failed to completed); `lost`: the fence holds another run's token (the task
+ * was taken over), nothing written; `done`: the task has a final outcome
+ * already (completed, or failed/cancelled by another run), nothing written.
+ * The run whose write landed gets `written`/`replaced` again if its command
+ * is sent again (a reply lost, re-sent after a reconnect).
  */
-export type CommitResult = 'written' | 'lost' | 'done';
+export type CommitResult = 'written' | 'replaced' | 'lost' | 'done';
 
-const COMMIT_RESULTS: Record<number, CommitResult> = { 1: 'written', 0: 'lost', [-1]: 'done' };
+const COMMIT_RESULTS: Record<number, CommitResult> = { 1: 'written', 2: 'replaced', 0: 'lost', [-1]: 'done' };
 
 export class ResultStore {
   constructor(
@@ -297,23 +300,31 @@ export class ResultStore {
   private key(taskId: string): string {
     return `${this.prefix}:outcome:${taskId}`;
   }
+  /** which run wrote the outcome (its token) and what its write answered (COMMIT_OUTCOME); expires with the outcome */
+  private runKey(taskId: string): string {
+    return `${this.key(taskId)}:run`;
+  }
 
+  /** Writes an outcome unfenced (the gateway: a task taken back from the queue before any run), forgetting which run wrote the one before. */
   async set(taskId: string, outcome: TaskOutcome): Promise<void> {
-    await this.redis.set(this.key(taskId), JSON.stringify(outcome), 'EX', this.retentionSec);
+    await this.redis.multi().set(this.key(taskId), JSON.stringify(outcome), 'EX', this.retentionSec).del(this.runKey(taskId)).exec();
   }
 
   /**
    * Writes a run's outcome (and, with `cache`, its transcript's cache entry)
-   * only while `fence` still holds the run's token, and never over a completed
-   * outcome: a run that lost its task (a worker cut off until its lock
-   * expired, whose task another worker ran again) must not replace what the
-   * task's owner wrote. Checks and writes are one script, so nothing lands in
+   * only while `fence` holds the run's token or is gone with no outcome
+   * written (a lock that lapsed with nobody taking the task over), and never
+   * over a final outcome another run wrote, but a completed one over a failed
+   * one (`replaced`): a run that lost its task (a worker cut off until its
+   * lock expired, whose task another worker ran again) must not replace what
+   * the task's owner wrote. The same write sent twice answers the same.
+   * Checks and writes are one script (COMMIT_OUTCOME), so nothing lands in
    * between. `fence` null: not fenced (a run outside BullMQ, e.g. a test).
    */
   async commit(taskId: string, outcome: TaskOutcome, opts: { fence: WriteFence | null; cache?: CacheEntryWrite }): Promise<CommitResult> {
     const { fence, cache } = opts;
-    const keys = [this.key(taskId), ...(fence ? [fence.key] : []), ...(cache ? [cache.key] : [])];
-    const args = [JSON.stringify(outcome), this.retentionSec, fence?.token ?? '', cache?.value ?? '', cache?.ttlSec ?? 0];
+    const keys = [this.key(taskId), this.runKey(taskId), ...(fence ? [fence.key] : []), ...(cache ? [cache.key] : [])];
+    const args = [JSON.stringify(outcome), this.retentionSec, fence?.token ?? '', cache?.value ?? '', cache?.ttlSec ?? 0, outcome.status];
     const r = Number(await this.redis.eval(COMMIT_OUTCOME, keys.length, ...keys, ...args));
     const result = COMMIT_RESULTS[r];
     if (!result) throw new Error(`unexpected answer from the outcome script: ${r}`);
@@ -331,7 +342,7 @@ export class ResultStore {
   }
 
   async delete(taskId: string): Promise<void> {
-    await this.redis.del(this.key(taskId));
+    await this.redis.del(this.key(taskId), this.runKey(taskId));
   }
 }
 

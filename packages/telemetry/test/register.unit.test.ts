@@ -40,6 +40,8 @@ describe('telemetry registered through NodeSDK', () => {
 
   it('registers once per process, refusing a second start before it binds a port; again after shutdown', async () => {
     const first = await startTelemetry({ service: 'reg', register: true });
+    // shut down by afterEach if an assertion below fails, so the process-wide registration does not outlive this test
+    started.push(first);
     await expect(startTelemetry({ service: 'reg', register: true, prometheusPort: 1 })).rejects.toThrow(/already registered/);
     // private telemetry beside it is fine
     const own = await startTelemetry({ service: 'private' });
@@ -50,6 +52,9 @@ describe('telemetry registered through NodeSDK', () => {
     const again = await startTelemetry({ service: 'reg', register: true });
     started.push(again);
     expect(again.registered).toBe(true);
+    // shutdown is idempotent: the first one's again (as afterEach does) leaves the second registration alone
+    await first.shutdown();
+    await expect(startTelemetry({ service: 'reg', register: true })).rejects.toThrow(/already registered/);
   });
 
   it('OTEL_SDK_DISABLED=true: nothing is registered, no OTLP export, VoxFleet\'s Prometheus metrics still render', async () => {

@@ -1,6 +1,7 @@
 /** @voxfleet/testkit: helpers shared by tests and benchmarks (never imported at run time, never imports apps/*). */
 export { rng, concatWithGaps, type Placed } from './signals.js';
 export { startRedis, hstat, type RedisOptions, type TestRedis } from './redis.js';
+export { lossyProxy, type LossyProxy } from './lossy-proxy.js';
 export { startSentinelRedis, type SentinelNode, type TestSentinelRedis } from './sentinel.js';
 export { freePort, stopProcess, baseEnv, spawnWorker, spawnGateway, stopStack, quietLogger, type SpawnOptions, type TestGatewayProcess, type TestWorker } from './processes.js';
 export { startGatewayWith, type StartGateway } from './gateway.js';
