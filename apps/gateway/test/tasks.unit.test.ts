@@ -39,7 +39,12 @@ function stubs() {
     }),
     results: {
       get: async (id) => s.outcomes.get(id) ?? null,
-      set: async (id, o) => void s.outcomes.set(id, o),
+      // the outcome script's rule for an unfenced write: a final outcome already stored stands
+      commit: async (id, o) => {
+        if (s.outcomes.has(id)) return 'done';
+        s.outcomes.set(id, o);
+        return 'written';
+      },
       delete: async (id) => void s.outcomes.delete(id),
     },
     cache: {
@@ -154,16 +159,22 @@ describe('task module', () => {
     expect(s.finished).toEqual(['t-1']);
     expect(s.cancelRequests).toEqual([]);
 
+    // a late run (its lock lapsed, the task back in the queue) wrote a completed outcome first: it stands
+    s.outcomes.set('t-4', { status: 'completed', completedAt: 1 } as never);
+    await tasks.cancel({ taskId: 't-4', cacheKey: 'k4', blobKey: 'ab/blob-4' });
+    expect(s.outcomes.get('t-4')).toMatchObject({ status: 'completed' });
+    expect(s.finished).toEqual(['t-1', 't-4']); // releasing, deleting and telling again are harmless
+
     s.takeBack = 'running';
     await tasks.cancel({ taskId: 't-2', cacheKey: 'k2', blobKey: 'ab/blob-2' });
     expect(s.cancelRequests).toEqual(['t-2']);
-    expect(s.deletedBlobs).toEqual(['ab/blob-1']); // the worker deletes it when it stops
+    expect(s.deletedBlobs).toEqual(['ab/blob-1', 'ab/blob-4']); // not t-2's: the worker deletes it when it stops
     expect(s.outcomes.has('t-2')).toBe(false);
 
     s.takeBack = 'gone';
     await tasks.cancel({ taskId: 't-3', cacheKey: 'k3', blobKey: 'ab/blob-3' });
     expect(s.cancelRequests).toEqual(['t-2']);
-    expect(s.finished).toEqual(['t-1']);
+    expect(s.finished).toEqual(['t-1', 't-4']);
   });
 
   it('erases what a finished task left: cached result, queue job, outcome, run count, audio', async () => {

@@ -36,7 +36,7 @@ export interface TaskDeps {
   shareCache: boolean;
   /** a model's queue */
   queue: (model: string) => Pick<TaskQueue, 'name' | 'get' | 'add' | 'takeBack' | 'removeFinished'>;
-  results: Pick<ResultStore, 'get' | 'set' | 'delete'>;
+  results: Pick<ResultStore, 'get' | 'commit' | 'delete'>;
   cache: Pick<ResultCache, 'lookupOrClaim' | 'releaseInflight' | 'delete'>;
   cancels: Pick<CancelSignals, 'request'>;
   events: Pick<FleetEvents, 'taskFinished'>;
@@ -254,7 +254,9 @@ export class TaskService {
     const taken = await this.d.queue(this.modelOf(record)).takeBack(taskId);
     if (taken === 'gone') return;
     if (taken === 'removed') {
-      await this.d.results.set(taskId, { status: 'cancelled', completedAt: Date.now() });
+      // Through the outcome script, unfenced: a cut-off worker's late run whose lock had lapsed may have written the
+      // task's outcome after it went back to the queue (ResultStore.commit lets that land); a final outcome stands.
+      await this.d.results.commit(taskId, { status: 'cancelled', completedAt: Date.now() }, { fence: null });
       await this.d.cache.releaseInflight(cacheKey, taskId);
       if (blobKey) await this.d.blobs.delete(blobKey);
       await this.d.events.taskFinished(taskId);
