@@ -138,11 +138,14 @@ export function createProcessor(deps: ProcessorDeps) {
   const handBackDelayMs = deps.handBackDelayMs ?? 1000;
   const modelWaitMs = deps.modelWaitMs ?? 600_000;
 
+  /** Whether a write landed (the run's outcome stands): only then does the run settle (claims, counters, waiters). */
+  const landed = (answer: CommitResult): boolean => answer === 'written' || answer === 'replaced';
+
   /** Writes the run's outcome (ResultStore.commit); a write that did not land is logged: the run is dropped. */
   const write = async (thisRun: { taskId: string; fence: RunFence | null }, outcome: TaskOutcome, cache?: CacheEntryWrite): Promise<CommitResult> => {
     const { taskId, fence } = thisRun;
     const answer = await deps.results.commit(taskId, outcome, { fence, ...(cache ? { cache } : {}) });
-    if (answer === 'lost' || answer === 'done') {
+    if (!landed(answer)) {
       log.warn('late run dropped: its outcome is not written', { taskId, status: outcome.status, reason: answer === 'lost' ? 'another run holds the task now' : 'the task has its final outcome already' });
     }
     return answer;
@@ -155,7 +158,7 @@ export function createProcessor(deps: ProcessorDeps) {
    * run that owns the task does all of that itself (or did).
    */
   const settle = async (thisRun: { taskId: string }, cacheKeys: string[], outcome: TaskOutcome, answer: CommitResult): Promise<void> => {
-    if (answer !== 'written' && answer !== 'replaced') return;
+    if (!landed(answer)) return;
     const { taskId } = thisRun;
     for (const k of cacheKeys) await deps.cache.releaseInflight(k, taskId);
     await deps.stats.recordTask(outcome.status, answer === 'replaced' ? 'failed' : undefined);
@@ -168,6 +171,9 @@ export function createProcessor(deps: ProcessorDeps) {
     await settle(thisRun, cacheKeys, outcome, answer);
     return answer;
   };
+
+  const logCompleted = (taskId: string, outcome: Extract<TaskOutcome, { status: 'completed' }>): void =>
+    log.info('task completed', { taskId, durationSec: outcome.result.durationSec, segments: outcome.processing.segments, batches: outcome.processing.batchSizes.length, inferenceMs: outcome.processing.inferenceMs });
 
   const completedReturn = (outcome: Extract<TaskOutcome, { status: 'completed' }>): TranscribeReturn => ({
     status: 'completed',
@@ -281,14 +287,12 @@ export function createProcessor(deps: ProcessorDeps) {
       const answer = await write(thisRun, outcome, cache);
       pending = null;
       await settle(thisRun, claimKeys, outcome, answer);
-      if (answer === 'lost' || answer === 'done') {
-        // the outcome written already stands: a run that lost its lock cannot complete the job either (BullMQ
-        // refuses it the job), one that holds it completes the job another run had finished
-        return completedReturn(outcome);
-      }
+      // not landed: the outcome written already stands; a run that lost its lock cannot complete the job either
+      // (BullMQ refuses it the job), one that holds it completes the job another run had finished
+      if (!landed(answer)) return completedReturn(outcome);
       await job.updateProgress(100);
-      log.info('task completed', { taskId, durationSec: result.durationSec, segments: run.segments, batches: run.batchSizes.length, inferenceMs: processing.inferenceMs });
-      return { status: 'completed', workerId: deps.workerId, textLength: result.text.length, batchSizes: run.batchSizes };
+      logCompleted(taskId, outcome);
+      return completedReturn(outcome);
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       if (pending) {
@@ -298,9 +302,9 @@ export function createProcessor(deps: ProcessorDeps) {
         log.warn('outcome write failed, sending it again', { taskId, message: err instanceof Error ? err.message : String(err) });
         const answer = await write(thisRun, outcome, cache);
         await settle(thisRun, claimKeys, outcome, answer);
-        if (answer === 'written' || answer === 'replaced') {
+        if (landed(answer)) {
           await job.updateProgress(100).catch(() => undefined);
-          log.info('task completed', { taskId, durationSec: outcome.result.durationSec, segments: outcome.processing.segments, batches: outcome.processing.batchSizes.length, inferenceMs: outcome.processing.inferenceMs });
+          logCompleted(taskId, outcome);
         }
         return completedReturn(outcome);
       }
