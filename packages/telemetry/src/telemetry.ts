@@ -108,7 +108,7 @@ function privateProviders(resource: Resource, readers: IMetricReader[], spanProc
 
 function registerSdk(resource: Resource, readers: IMetricReader[], spanProcessors: SpanProcessor[]): Providers {
   if (sdkDisabled()) {
-    // NodeSDK would then register nothing, leaving the Prometheus reader unbound: say so and keep VoxFleet's own metrics private.
+    // NodeSDK would then register nothing, leaving the Prometheus reader unbound: VoxFleet's own metrics stay private (Telemetry.note says so).
     registered = false;
     return privateProviders(resource, readers, spanProcessors);
   }
