@@ -145,7 +145,7 @@ async function directTarget(job: DirectJob, clips: Clip[]): Promise<{ run: (batc
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '') as ChildJob;
-  const clips = await passClips(job.quick, job.clips);
+  const clips = await passClips(job.quick, job.clips, job.maxClipSec);
   let close = async (): Promise<void> => {};
   let run: (batch?: number, maxFrames?: number) => Promise<Measured>;
   if (job.target === 'sherpa') run = await sherpaTarget(job, clips);

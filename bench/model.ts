@@ -39,9 +39,10 @@ import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModelSpec, signInt8Weights, signedInt8Exact, type AsrConfigInput, type ModelVariant } from '@voxfleet/asr';
-import { REPO_ROOT } from '@voxfleet/config';
+import { REPO_ROOT, workerConfigFromEnv } from '@voxfleet/config';
 import { FleetStats } from '@voxfleet/queue';
 import { ensureTestGraph, type Client, type TestGraphKind } from '@voxfleet/testkit';
+import { pieceLimitSec } from '@voxfleet/worker';
 import { closedLoop, machine, pcts, startStack, wavPayload, type Clip, type Pcts, type Req, type Stack } from './lib.js';
 import { cpuMeter, passClips, threadCpuSec, threadSplit, waitQuiet, type Attempt, type ChildJob, type FromChild, type Measured, type Precision, type ToChild } from './model-shared.js';
 import { f0, f1, f2, updateBenchmarks, writeJson } from './report.js';
@@ -559,7 +560,10 @@ export async function runModel(argv: string[]): Promise<void> {
   log(`load average ${fmtLoad(load0)}; model ${values.model}`);
   const info = await modelInfo(values.model);
   const clipCount = values.clips ? Number(values.clips) : undefined;
-  const clips = await passClips(quick, clipCount);
+  // the fleet's worker cuts audio over its piece limit into VAD pieces, the other targets take it whole: keep to it
+  const limit = pieceLimitSec(info.kind, workerConfigFromEnv(process.env).worker.segmentMaxSec);
+  const maxClipSec = limit < Math.max(...(await passClips(quick)).map((c) => c.sec)) ? limit : undefined;
+  const clips = await passClips(quick, clipCount, maxClipSec);
   const passAudio = clips.reduce((a, c) => a + c.sec, 0);
   log(`${info.name} (${info.kind}, ${info.parameters ?? '?'} parameters); ${clips.length} clips, ${f1(passAudio)} s of audio per pass, ${passes} pass(es), ${rounds} round(s)`);
   const versions: Record<string, string> = {
@@ -625,7 +629,7 @@ export async function runModel(argv: string[]): Promise<void> {
         const signed = dir === signedDir;
         for (const [streams, threads] of sherpas) {
           log(`sherpa-onnx ${precision}${signed ? ' (re-signed copy)' : ''}: ${plural(streams, 'stream')} × ${plural(threads, 'thread')}: loading`);
-          const t = await ChildTarget.start({ target: 'sherpa', dir, family: info.family, file, precision, streams, threads, quick, passes, clips: clipCount });
+          const t = await ChildTarget.start({ target: 'sherpa', dir, family: info.family, file, precision, streams, threads, quick, passes, clips: clipCount, maxClipSec });
           Object.assign(versions, t.versions);
           const s = { key: `${signed ? 'sherpa-signed' : 'sherpa'}/${streams}x${threads}`, t, streams, threads, signed };
           sherpaTargets.push(s);
@@ -636,7 +640,7 @@ export async function runModel(argv: string[]): Promise<void> {
         log(`VoxFleet direct ${precision}: ${plural(engines, 'engine')} × ${plural(threads, 'thread')}: loading`);
         const key = `direct/${engines}x${threads}`;
         const engine = EQUAL_WORK[info.kind]?.engine;
-        directTargets.set(key, { t: await ChildTarget.start({ target: 'direct', dir: info.dir, precision, engines, threads, quick, passes, clips: clipCount, ...(engine ? { engine } : {}) }), engines, threads });
+        directTargets.set(key, { t: await ChildTarget.start({ target: 'direct', dir: info.dir, precision, engines, threads, quick, passes, clips: clipCount, maxClipSec, ...(engine ? { engine } : {}) }), engines, threads });
         for (const v of directRuns) await runDirect(key, v);
       }
       const directBest = bestKey('direct/');
@@ -694,7 +698,7 @@ export async function runModel(argv: string[]): Promise<void> {
     loadavg: { start: load0, end: load1 },
     versions,
     model: info,
-    clips: { count: clips.length, audioSecPerPass: passAudio, passes, names: clips.map((c) => c.name), uploadRate, ...(clipCount ? { subset: clipCount } : {}) },
+    clips: { count: clips.length, audioSecPerPass: passAudio, passes, names: clips.map((c) => c.name), uploadRate, ...(clipCount ? { subset: clipCount } : {}), ...(maxClipSec ? { maxSec: maxClipSec } : {}) },
     rounds,
     durationSec: (performance.now() - t00) / 1000,
   };
@@ -722,7 +726,7 @@ interface Meta {
   loadavg: { start: number[]; end: number[] };
   versions: Record<string, string>;
   model: ModelInfo;
-  clips: { count: number; audioSecPerPass: number; passes: number; names: string[]; uploadRate: number; subset?: number };
+  clips: { count: number; audioSecPerPass: number; passes: number; names: string[]; uploadRate: number; subset?: number; maxSec?: number };
   rounds: number;
   durationSec: number;
 }
@@ -743,7 +747,7 @@ function markdown(meta: Meta, byPrecision: Record<string, PrecisionReport>, s: F
     `Model: \`${mi.name}\` (${mi.kind}${mi.parameters ? `, ${(mi.parameters / 1e6).toFixed(1)} M parameters` : ''}; ${Object.entries(mi.files)
       .map(([p, f]) => `${p} ${(f.all ?? [f.file]).map((x) => `\`${x}\``).join(' + ')} ${mib(f.bytes)}`)
       .join(', ')}). ` +
-      `Clips: ${meta.clips.count} per pass, ${f1(meta.clips.audioSecPerPass)} s of audio — ${meta.clips.subset ? `the first ${meta.clips.subset} of the fixed shuffled list of ` : ''}the fixture clips (fixtures/heldout + fixtures/audio, 1.5–8.7 s) and concatenations of held-out clips (12–28 s; all under 30 s, so nothing is cut by the VAD); ${plural(meta.clips.passes, 'pass')} per measurement; every target the same clips.`,
+      `Clips: ${meta.clips.count} per pass, ${f1(meta.clips.audioSecPerPass)} s of audio — ${meta.clips.subset ? `the first ${meta.clips.subset} of the fixed shuffled list of ` : ''}the fixture clips (fixtures/heldout + fixtures/audio, 1.5–8.7 s) and concatenations of held-out clips (12–28 s; ${meta.clips.maxSec ? `those over ${meta.clips.maxSec} s left out: the worker cuts longer audio for this model into VAD pieces, which sherpa-onnx and the direct engine would take whole — unequal work with random weights, every piece decoding to the budget` : 'all under 30 s, so nothing is cut by the VAD'}); ${plural(meta.clips.passes, 'pass')} per measurement; every target the same clips.`,
   );
   md.push('');
   md.push(

@@ -1,3 +1,3 @@
 export { MicroBatcher, type BatcherOptions, type Batched } from './batcher.js';
 export { createProcessor, type ProcessorDeps } from './processor.js';
-export { startWorker, type RunningWorker, type WorkerOptions } from './worker.js';
+export { pieceLimitSec, startWorker, type RunningWorker, type WorkerOptions } from './worker.js';

@@ -33,6 +33,16 @@ const WHISPER_MAX_PIECE_SEC = 29.5;
  */
 const NANO_MAX_PIECE_SEC = 15;
 
+/**
+ * The longest piece the worker hands a model of this kind: VOXFLEET_SEGMENT_MAX_SEC, capped where the
+ * export cannot take more (Whisper, Fun-ASR-Nano; above). Longer audio is cut at VAD pauses first.
+ */
+export function pieceLimitSec(kind: string, segmentMaxSec: number): number {
+  if (kind === 'whisper') return Math.min(segmentMaxSec, WHISPER_MAX_PIECE_SEC);
+  if (kind === 'funasr-nano') return Math.min(segmentMaxSec, NANO_MAX_PIECE_SEC);
+  return segmentMaxSec;
+}
+
 export interface RunningWorker {
   readonly id: string;
   /** the first model's engine */
@@ -129,9 +139,7 @@ async function startModel(s: Shared, asr: AsrConfig): Promise<ModelRuntime> {
       submit: (samples, options, signal) => batcher.submit({ samples, options }, signal),
       maxAudioSec: w.maxAudioSec,
       decodeTimeoutMs: w.decodeTimeoutMs,
-      // Whisper's export reads at most 29.5 s of a piece (sherpa-onnx drops the rest): its pieces stay within that
-      segmentMaxSec:
-        report.kind === 'whisper' ? Math.min(w.segmentMaxSec, WHISPER_MAX_PIECE_SEC) : report.kind === 'funasr-nano' ? Math.min(w.segmentMaxSec, NANO_MAX_PIECE_SEC) : w.segmentMaxSec,
+      segmentMaxSec: pieceLimitSec(report.kind, w.segmentMaxSec),
       maxInflightSegments: w.maxBatch,
       onProducer: (delta) => {
         producers += delta;
