@@ -43,6 +43,13 @@ export const asrConfigSchema = z.object({
   /** Whisper: decoder steps of a batch's sequences in one call (on), one sequence at a time (off), or the faster of the two on a calibration batch at load (auto) */
   whisperBatch: z.enum(['auto', 'on', 'off']).default('auto'),
   /**
+   * Whisper: onnxruntime's graph optimisation level for the decoder. `auto` times the calibration batch with the
+   * decoder opened at all, basic and disabled and keeps the fastest: on this project's 2-core CPU the full-size base
+   * decoder steps faster at basic (fp32) and disabled (int8) than at all — the fusions of the higher levels do not
+   * pay for a one-token step (BENCHMARKS.md); the encoder stays at all, where they do
+   */
+  whisperDecoderOpt: z.enum(['auto', 'all', 'extended', 'basic', 'disabled']).default('auto'),
+  /**
    * Parakeet TDT: `batched` runs the joiner and decoder steps of a batch's utterances in one call each;
    * `sequential` searches each utterance on its own, as sherpa-onnx does (the encoder still runs once per batch);
    * `auto` times both on a calibration batch at load and keeps the faster
@@ -97,6 +104,7 @@ export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides
     whisperTimestamps: env.VOXFLEET_WHISPER_TIMESTAMPS ? ['1', 'on', 'true', 'yes'].includes(env.VOXFLEET_WHISPER_TIMESTAMPS.toLowerCase()) : undefined,
     whisperTask: env.VOXFLEET_WHISPER_TASK || undefined,
     whisperBatch: env.VOXFLEET_WHISPER_BATCH || undefined,
+    whisperDecoderOpt: env.VOXFLEET_WHISPER_DECODER_OPT || undefined,
     tdtSearch: env.VOXFLEET_TDT_SEARCH || undefined,
     nanoBatch: env.VOXFLEET_NANO_BATCH || undefined,
     nanoRepetitionGuard: env.VOXFLEET_NANO_REPETITION_GUARD || undefined,

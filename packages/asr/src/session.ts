@@ -77,7 +77,12 @@ export interface SessionOptions {
   deviceId: number;
   /** see config.ts (default auto) */
   int8Weights?: 'auto' | 'asis';
+  /** onnxruntime's graph optimisation level (default all); a backend may measure the levels of one graph (Whisper's decoder) */
+  graphOptimization?: GraphOptimization;
 }
+
+export const GRAPH_OPTIMIZATIONS = ['all', 'extended', 'basic', 'disabled'] as const;
+export type GraphOptimization = (typeof GRAPH_OPTIMIZATIONS)[number];
 
 /** what was done to a session's weights at load (int8 re-signing), for its load report */
 const notes = new WeakMap<ort.InferenceSession, string>();
@@ -98,7 +103,7 @@ export async function openSession(
   try {
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [ep],
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: opts.graphOptimization ?? 'all',
       ...(opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
       interOpNumThreads: 1,
     };

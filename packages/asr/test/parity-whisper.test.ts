@@ -121,6 +121,20 @@ describe('Whisper (sherpa-onnx export): parity with sherpa-onnx on the exact-sig
     expect(got.map((t) => view(t))).toEqual(expected);
   }, 300_000);
 
+  it('the decoder at each graph optimisation level (VOXFLEET_WHISPER_DECODER_OPT) gives sherpa-onnx text; auto reports what it measured', async () => {
+    const ref = new SherpaWhisper(dir);
+    const expected = clips.slice(0, 3).map((c) => refView(ref.transcribe(c.slice())));
+    for (const level of ['basic', 'disabled'] as const) {
+      const m = await model({ whisperDecoderOpt: level });
+      expect(m.report.decoder).toContain(`decoder graph optimisation ${level} (VOXFLEET_WHISPER_DECODER_OPT=${level})`);
+      const got = (await m.transcribe(clips.slice(0, 3).map((c) => c.slice()))).transcripts as WhisperTranscript[];
+      expect(got.map((t) => view(t))).toEqual(expected);
+    }
+    const auto = await model();
+    expect(auto.report.decoder).toMatch(/decoder graph optimisation (all|basic|disabled) \(measured at load on 4 x 6 s: all \d+ ms, basic \d+ ms, disabled \d+ ms\)/);
+    expect((await model({ whisperDecoderOpt: 'all' })).report.decoder).not.toContain('graph optimisation');
+  }, 300_000);
+
   it('a batch mixing short and long utterances decodes as one at a time; cached decoding equals a recompute without cache', async () => {
     const m = await model();
     // every clip padded to 3000 frames shares one encoder call: the short ones end first and leave the batch

@@ -54,7 +54,7 @@ import { createFrontEnd, type FrontEndFeatures, type SpecFrontEnd } from '../fro
 import { fileDigest, modelIdentity } from '../identity.js';
 import type { ModelSpec } from '../registry.js';
 import type { WhisperSpec } from '../whisper-registry.js';
-import { openSession, weightsNote, type ModelVariant } from '../session.js';
+import { openSession, weightsNote, type GraphOptimization, type ModelVariant } from '../session.js';
 import { UnsupportedOptionError, type JobOptions } from './family.js';
 import { chooseStepBatching, fastestOf, selectSession, calibrationAudio } from './select.js';
 
@@ -73,6 +73,9 @@ interface Sessions {
   decoder: ort.InferenceSession;
   notes: string[];
 }
+
+/** the levels `auto` tries besides `all` (extended measured within a few per cent of all: not worth a load-time run) */
+const AUTO_DECODER_LEVELS: GraphOptimization[] = ['basic', 'disabled'];
 
 async function openParts(variant: ModelVariant, provider: Provider, config: AsrConfig): Promise<Sessions> {
   const parts = variant.whisper!;
@@ -191,12 +194,15 @@ export class WhisperModel {
     const tag = `${config.whisperTimestamps ? '+ts' : ''}${config.whisperTask === 'translate' ? '+translate' : ''}`;
     r.modelId = modelIdentity({ name: spec.name, digest: await variantDigest(sel.variant), decoderTag: tag, precision: r.precision }).id;
     await sel.model.chooseBatching();
+    await sel.model.chooseDecoderOptimization(sel.variant, sel.provider);
     r.loadMs = Math.round(performance.now() - t0);
     return sel.model;
   }
 
   /** decoder steps of a batch's sequences in one call (else one sequence at a time) */
   private batching = true;
+  /** the calibration batch's time as chooseBatching left it (absent when VOXFLEET_WHISPER_BATCH fixed it) */
+  private calibratedMs: number | undefined;
 
   /**
    * VOXFLEET_WHISPER_BATCH: `auto` times the calibration batch (4 x 6 s, one padded length) decoded
@@ -213,8 +219,61 @@ export class WhisperModel {
       () => this.runBatch(feats, opts, durs, { batched: false }),
     );
     this.batching = choice.batched;
+    this.calibratedMs = choice.ms;
     const steps = this.batching ? `decoder steps batched at aligned positions, ${this.w.layout === 'optimum' ? 'one past length' : 'one offset'} per batch` : 'decoder steps one sequence at a time';
     r.decoder = r.decoder.replace(/decoder steps batched at aligned positions, one (offset|past length) per batch/, `${steps} (${choice.why})`);
+  }
+
+  /**
+   * VOXFLEET_WHISPER_DECODER_OPT: `auto` times the calibration batch (as chooseBatching left it) with the decoder
+   * opened at each level of AUTO_DECODER_LEVELS and keeps the fastest; a level fixes it. The encoder stays at `all`.
+   * The levels compute the same graph (their fusions reorder float operations at most: parity-whisper runs on auto).
+   */
+  private async chooseDecoderOptimization(variant: ModelVariant, provider: Provider): Promise<void> {
+    const setting = this.config.whisperDecoderOpt;
+    if (setting === 'all') return; // openParts opened it at all
+    const open = (level: GraphOptimization): Promise<ort.InferenceSession> =>
+      openSession({ precision: variant.precision, file: variant.whisper!.decoder }, provider, { ...this.config, graphOptimization: level });
+    const r = this.report;
+    if (setting !== 'auto') {
+      const chosen = await open(setting);
+      await this.s.decoder.release();
+      this.s.decoder = chosen;
+      r.decoder += `; decoder graph optimisation ${setting} (VOXFLEET_WHISPER_DECODER_OPT=${setting})`;
+      return;
+    }
+    const { feats, opts, durs } = this.calibrationBatch();
+    const warm = calibrationAudio(1, 1).map((a) => this.frontEnd.compute(a));
+    // one timed run per level after a short warm-up (a new session's first run allocates): load time, not precision
+    const time = async (): Promise<number> => {
+      await this.runBatch(warm, [opts[0]!], [1]);
+      const t = performance.now();
+      await this.runBatch(feats, opts, durs);
+      return performance.now() - t;
+    };
+    let best: { level: GraphOptimization; ms: number } = { level: 'all', ms: this.calibratedMs ?? (await time()) };
+    const measured = [`all ${best.ms.toFixed(0)} ms`];
+    for (const level of AUTO_DECODER_LEVELS) {
+      const kept = this.s.decoder;
+      this.s.decoder = await open(level);
+      let ms: number;
+      try {
+        ms = await time();
+      } catch (err) {
+        await this.s.decoder.release();
+        this.s.decoder = kept;
+        throw err;
+      }
+      measured.push(`${level} ${ms.toFixed(0)} ms`);
+      if (ms < best.ms) {
+        best = { level, ms };
+        await kept.release();
+      } else {
+        await this.s.decoder.release();
+        this.s.decoder = kept;
+      }
+    }
+    r.decoder += `; decoder graph optimisation ${best.level} (measured at load on 4 x 6 s: ${measured.join(', ')})`;
   }
 
   private calibrationBatch(): { feats: FrontEndFeatures[]; opts: JobOptions[]; durs: number[] } {
