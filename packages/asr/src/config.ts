@@ -84,7 +84,7 @@ export function asrConfigsFromEnv(env: NodeJS.ProcessEnv = process.env): AsrConf
  * Reads VOXFLEET_MODEL, VOXFLEET_MODEL_NAME, VOXFLEET_PROVIDER, VOXFLEET_PRECISION, VOXFLEET_THREADS, VOXFLEET_DEVICE_ID,
  * VOXFLEET_INT8_WEIGHTS, VOXFLEET_DECODER, VOXFLEET_LM, VOXFLEET_LM_ALPHA, VOXFLEET_LM_BETA, VOXFLEET_BEAM_WIDTH,
  * VOXFLEET_WHISPER_TIMESTAMPS (on/off), VOXFLEET_WHISPER_TASK (transcribe/translate),
- * VOXFLEET_WHISPER_BATCH, VOXFLEET_TDT_SEARCH (auto/batched/sequential), VOXFLEET_NANO_BATCH (auto/on/off), VOXFLEET_NANO_REPETITION_GUARD (on/off).
+ * VOXFLEET_WHISPER_BATCH, VOXFLEET_WHISPER_DECODER_OPT (auto/all/extended/basic/disabled), VOXFLEET_TDT_SEARCH (auto/batched/sequential), VOXFLEET_NANO_BATCH (auto/on/off), VOXFLEET_NANO_REPETITION_GUARD (on/off).
  */
 export function asrConfigFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AsrConfigInput> = {}): AsrConfig {
   const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
