@@ -28,7 +28,6 @@ import {
   transcribeJobSchema,
   type RunFence,
   type ServedModel,
-  type TaskOutcomeStatus,
   type TranscribeReturn,
 } from '@voxfleet/queue';
 import { BlobNotFoundError, type BlobStore, type CacheEntryWrite, type CachedResult, type CommitResult, type ErrorInfo, type ProcessingInfo, type TaskOutcome } from '@voxfleet/storage';
@@ -82,10 +81,10 @@ export interface ProcessorDeps {
   capabilities?: { languages: string[]; options: { language: boolean; itn: boolean; hotwords?: boolean } };
   blobs: Pick<BlobStore, 'withFile' | 'delete'>;
   /** `commit`: the outcome (with a transcript's cache entry), written only while `fence` holds (ResultStore.commit) */
-  results: { commit(taskId: string, outcome: TaskOutcome, opts: { fence: RunFence | null; cache?: CacheEntryWrite }): Promise<CommitResult>; get(taskId: string): Promise<TaskOutcome | null> };
+  results: { commit(taskId: string, outcome: TaskOutcome, opts: { fence: RunFence | null; cache?: CacheEntryWrite; counters?: string }): Promise<CommitResult>; get(taskId: string): Promise<TaskOutcome | null> };
   cache: { entry(cacheKey: string, value: CachedResult): CacheEntryWrite; releaseInflight(cacheKey: string, taskId: string): Promise<void> };
-  /** `recordTask(status, replacing)`: counts an outcome; with `replacing`, moves the task from that status's count to `status`'s */
-  stats: { recordTask(status: TaskOutcomeStatus, replacing?: TaskOutcomeStatus): Promise<void>; countRun(taskId: string, ttlSec: number): Promise<number> };
+  /** `countersKey`: the hash a landed outcome write counts itself in (ResultStore.commit's `counters`) */
+  stats: { countersKey: string; countRun(taskId: string, ttlSec: number): Promise<number> };
   events: { taskFinished(taskId: string): Promise<void> };
   cancels: { isCancelled(taskId: string): Promise<boolean> };
   transcribeAudio: TranscribeAudio;
@@ -144,7 +143,7 @@ export function createProcessor(deps: ProcessorDeps) {
   /** Writes the run's outcome (ResultStore.commit); a write that did not land is logged: the run is dropped. */
   const write = async (thisRun: { taskId: string; fence: RunFence | null }, outcome: TaskOutcome, cache?: CacheEntryWrite): Promise<CommitResult> => {
     const { taskId, fence } = thisRun;
-    const answer = await deps.results.commit(taskId, outcome, { fence, ...(cache ? { cache } : {}) });
+    const answer = await deps.results.commit(taskId, outcome, { fence, counters: deps.stats.countersKey, ...(cache ? { cache } : {}) });
     if (!landed(answer)) {
       log.warn('late run dropped: its outcome is not written', { taskId, status: outcome.status, reason: answer === 'lost' ? 'another run holds the task now' : 'the task has its final outcome already' });
     }
@@ -152,16 +151,14 @@ export function createProcessor(deps: ProcessorDeps) {
   };
 
   /**
-   * After a write that landed: lets go of the claims, counts the outcome (a
-   * completed one over a failed one moves the task from failed to completed)
-   * and tells the waiters. A run whose write did not land ends without: the
-   * run that owns the task does all of that itself (or did).
+   * After a write that landed (which counted itself: COMMIT_OUTCOME): lets go
+   * of the claims and tells the waiters. A run whose write did not land ends
+   * without: the run that owns the task does that itself (or did).
    */
   const settle = async (thisRun: { taskId: string }, cacheKeys: string[], outcome: TaskOutcome, answer: CommitResult): Promise<void> => {
     if (!landed(answer)) return;
     const { taskId } = thisRun;
     for (const k of cacheKeys) await deps.cache.releaseInflight(k, taskId);
-    await deps.stats.recordTask(outcome.status, answer === 'replaced' ? 'failed' : undefined);
     await deps.events.taskFinished(taskId);
     measure(taskId, outcome);
   };

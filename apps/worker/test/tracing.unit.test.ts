@@ -59,7 +59,7 @@ describe('tracing: gateway request → enqueue → worker job → batch wait and
         blobs,
         results: { commit: async () => 'written' as const, get: async () => null },
         cache: { entry: (key) => ({ key, value: '', ttlSec: 1 }), releaseInflight: async () => {} },
-        stats: { recordTask: async () => {}, countRun: async () => 1 },
+        stats: { countersKey: 'stats', countRun: async () => 1 },
         events: { taskFinished: async () => {} },
         cancels: { isCancelled: async () => false },
         transcribeAudio: longAudio({

@@ -54,12 +54,9 @@ export class FleetStats {
   }
 
   /** A task's outcome; `replacing`: the status it had (counted then) and no longer has: the task moves from that count to `status`'s. */
-  async recordTask(status: TaskOutcomeStatus, replacing?: TaskOutcomeStatus): Promise<void> {
-    if (!replacing) {
-      await this.redis.hincrby(this.keys.stats, `tasks_${status}`, 1);
-      return;
-    }
-    await this.redis.multi().hincrby(this.keys.stats, `tasks_${status}`, 1).hincrby(this.keys.stats, `tasks_${replacing}`, -1).exec();
+  /** the hash whose `tasks_<status>` fields count outcomes: the worker's outcome write counts itself there (ResultStore.commit) */
+  get countersKey(): string {
+    return this.keys.stats;
   }
 
   /** Counts a run of the task starting now; returns how many runs it has had (1 on the first). */

@@ -7,10 +7,13 @@ export const RELEASE_IF_EQUAL = `if redis.call('GET', KEYS[1]) == ARGV[1] then r
  * A run's outcome (ResultStore.commit), written by the run that owns its task and never over a final
  * outcome another run wrote — except a completed one over a failed one (a later attempt that succeeded).
  * KEYS[1]: the outcome; KEYS[2]: the outcome's run record (a hash: `token`, the run that wrote the
- * outcome, and `answer`, what that write answered), kept as long as the outcome; then the fence key when
- * ARGV[3] (the run's token) is not empty; then the cache entry when ARGV[4] (its JSON) is not empty.
- * ARGV[1]: the outcome JSON, ARGV[2]: its TTL (s), ARGV[5]: the cache entry's TTL (s), ARGV[6]: the
- * outcome's status.
+ * outcome, and `answer`, what that write answered), kept as long as the outcome; then the counters hash
+ * when ARGV[7] is '1'; then the fence key when ARGV[3] (the run's token) is not empty; then the cache
+ * entry when ARGV[4] (its JSON) is not empty. ARGV[1]: the outcome JSON, ARGV[2]: its TTL (s), ARGV[5]:
+ * the cache entry's TTL (s), ARGV[6]: the outcome's status.
+ * A write that lands counts itself in the counters hash in the same script (`tasks_<status>` + 1; a
+ * replaced failure also `tasks_failed` − 1), so a client that sees the outcome sees it counted, and a
+ * process killed after the write cannot leave it uncounted.
  * - The stored outcome is this run's own, of this status (the same script sent again: a connection
  *   that re-sends an unanswered command after a reconnect): what that write answered, nothing written.
  * - The fence holds another run's token: 0 (lost).
@@ -31,14 +34,19 @@ if prior and token ~= '' then
   if run[1] == token and status == ARGV[6] then return tonumber(run[2]) end
 end
 local k = 3
+local counters
+if ARGV[7] == '1' then
+  counters = KEYS[3]
+  k = 4
+end
 if token ~= '' then
-  local holder = redis.call('GET', KEYS[3])
+  local holder = redis.call('GET', KEYS[k])
   if holder then
     if holder ~= token then return 0 end
   elseif prior then
     return -1
   end
-  k = 4
+  k = k + 1
 end
 local answer = 1
 if prior then
@@ -51,5 +59,9 @@ redis.call('DEL', KEYS[2])
 if token ~= '' then
   redis.call('HSET', KEYS[2], 'token', token, 'answer', answer)
   redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+if counters then
+  redis.call('HINCRBY', counters, 'tasks_' .. ARGV[6], 1)
+  if answer == 2 then redis.call('HINCRBY', counters, 'tasks_failed', -1) end
 end
 return answer`;

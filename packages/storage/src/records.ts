@@ -320,11 +320,12 @@ export class ResultStore {
    * the task's owner wrote. The same write sent twice answers the same.
    * Checks and writes are one script (COMMIT_OUTCOME), so nothing lands in
    * between. `fence` null: not fenced (a run outside BullMQ, e.g. a test).
+   * `counters`: a hash (FleetStats' counters) the landed write counts itself in, in the same script.
    */
-  async commit(taskId: string, outcome: TaskOutcome, opts: { fence: WriteFence | null; cache?: CacheEntryWrite }): Promise<CommitResult> {
-    const { fence, cache } = opts;
-    const keys = [this.key(taskId), this.runKey(taskId), ...(fence ? [fence.key] : []), ...(cache ? [cache.key] : [])];
-    const args = [JSON.stringify(outcome), this.retentionSec, fence?.token ?? '', cache?.value ?? '', cache?.ttlSec ?? 0, outcome.status];
+  async commit(taskId: string, outcome: TaskOutcome, opts: { fence: WriteFence | null; cache?: CacheEntryWrite; counters?: string }): Promise<CommitResult> {
+    const { fence, cache, counters } = opts;
+    const keys = [this.key(taskId), this.runKey(taskId), ...(counters ? [counters] : []), ...(fence ? [fence.key] : []), ...(cache ? [cache.key] : [])];
+    const args = [JSON.stringify(outcome), this.retentionSec, fence?.token ?? '', cache?.value ?? '', cache?.ttlSec ?? 0, outcome.status, counters ? '1' : ''];
     const r = Number(await this.redis.eval(COMMIT_OUTCOME, keys.length, ...keys, ...args));
     const result = COMMIT_RESULTS[r];
     if (!result) throw new Error(`unexpected answer from the outcome script: ${r}`);

@@ -124,6 +124,31 @@ describe('ResultStore.commit (redis-server)', () => {
     expect(await store().commit(c.taskId, completedBy('b'), { fence: c.as('run-2') })).toBe('done');
   });
 
+  it('a landed write counts itself in the counters hash in the same script: once, a replaced failure moved to completed, nothing for a refused or re-sent write', async () => {
+    const counters = `${PREFIX}:counters:${++n}`;
+    const count = async (): Promise<Record<string, string>> => redis.client.hgetall(counters);
+    const t = await task('run-1');
+    const entry = new ResultCache(redis.client, PREFIX, 600).entry('ck-count', { result: resultOf('a'), taskId: t.taskId, cachedAt: 3 });
+    expect(await store().commit(t.taskId, failed, { fence: t.as('run-1'), counters })).toBe('written');
+    expect(await count()).toEqual({ tasks_failed: '1' });
+    // the same write sent again (its reply lost): answered as before, not counted twice
+    expect(await store().commit(t.taskId, failed, { fence: t.as('run-1'), counters })).toBe('written');
+    // another run's write, refused: nothing counted
+    expect(await store().commit(t.taskId, completedBy('b'), { fence: t.as('run-2'), counters })).toBe('lost');
+    expect(await count()).toEqual({ tasks_failed: '1' });
+    // the next attempt's completed outcome replaces the failure (fence and cache keys after the counters key)
+    await redis.client.set(t.lock, 'run-3');
+    expect(await store().commit(t.taskId, completedBy('c'), { fence: t.as('run-3'), cache: entry, counters })).toBe('replaced');
+    expect(await count()).toEqual({ tasks_failed: '0', tasks_completed: '1' });
+    expect(await redis.client.get(entry.key)).not.toBeNull();
+    expect(await store().commit(t.taskId, cancelled, { fence: t.as('run-3'), counters })).toBe('done');
+    expect(await count()).toEqual({ tasks_failed: '0', tasks_completed: '1' });
+    // unfenced, with a cache entry: counted too
+    const u = await task(null);
+    expect(await store().commit(u.taskId, completedBy('d'), { fence: null, counters })).toBe('written');
+    expect(await count()).toEqual({ tasks_failed: '0', tasks_completed: '2' });
+  });
+
   it('an unfenced set or delete forgets which run wrote the outcome', async () => {
     const t = await task('run-1');
     expect(await store().commit(t.taskId, cancelled, { fence: t.as('run-1') })).toBe('written');

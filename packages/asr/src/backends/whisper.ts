@@ -81,7 +81,9 @@ async function openParts(variant: ModelVariant, provider: Provider, config: AsrC
   const parts = variant.whisper!;
   const encoder = await openSession({ precision: variant.precision, file: parts.encoder }, provider, config);
   try {
-    const decoder = await openSession({ precision: variant.precision, file: parts.decoder }, provider, config);
+    // a fixed VOXFLEET_WHISPER_DECODER_OPT opens the decoder at that level; auto starts at all (chooseDecoderOptimization)
+    const level = config.whisperDecoderOpt === 'auto' ? 'all' : config.whisperDecoderOpt;
+    const decoder = await openSession({ precision: variant.precision, file: parts.decoder }, provider, { ...config, graphOptimization: level });
     const notes = [encoder, decoder].map((s) => weightsNote(s).weights).filter((n): n is string => n !== undefined);
     return { encoder, decoder, notes };
   } catch (err) {
@@ -231,17 +233,15 @@ export class WhisperModel {
    */
   private async chooseDecoderOptimization(variant: ModelVariant, provider: Provider): Promise<void> {
     const setting = this.config.whisperDecoderOpt;
-    if (setting === 'all') return; // openParts opened it at all
-    const open = (level: GraphOptimization): Promise<ort.InferenceSession> =>
-      openSession({ precision: variant.precision, file: variant.whisper!.decoder }, provider, { ...this.config, graphOptimization: level });
+    if (setting === 'all') return;
     const r = this.report;
     if (setting !== 'auto') {
-      const chosen = await open(setting);
-      await this.s.decoder.release();
-      this.s.decoder = chosen;
+      // openParts opened it at this level
       r.decoder += `; decoder graph optimisation ${setting} (VOXFLEET_WHISPER_DECODER_OPT=${setting})`;
       return;
     }
+    const open = (level: GraphOptimization): Promise<ort.InferenceSession> =>
+      openSession({ precision: variant.precision, file: variant.whisper!.decoder }, provider, { ...this.config, graphOptimization: level });
     const { feats, opts, durs } = this.calibrationBatch();
     const warm = calibrationAudio(1, 1).map((a) => this.frontEnd.compute(a));
     // one timed run per level after a short warm-up (a new session's first run allocates): load time, not precision
