@@ -137,7 +137,7 @@ export function createProcessor(deps: ProcessorDeps) {
   const handBackDelayMs = deps.handBackDelayMs ?? 1000;
   const modelWaitMs = deps.modelWaitMs ?? 600_000;
 
-  /** Whether a write landed (the run's outcome stands): only then does the run settle (claims, counters, waiters). */
+  /** Whether a write landed (the run's outcome stands, counted by the same script): only then does the run settle (claims, waiters). */
   const landed = (answer: CommitResult): boolean => answer === 'written' || answer === 'replaced';
 
   /** Writes the run's outcome (ResultStore.commit); a write that did not land is logged: the run is dropped. */
